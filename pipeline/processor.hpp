@@ -1,0 +1,66 @@
+#pragma once
+// The processor interface: what a call does with its audio (echo, record, play, ...).
+//
+// Calling thread: every method of one processor instance is called from one thread at a time,
+// the DSP worker that owns its stream (or the network thread with --dsp-threads 0). Processors
+// must not block, lock, log or allocate in on_audio (real-time rules); setup work belongs in
+// on_start. Audio arrives at rate_hz(); the pipeline resamples both ways when it is not 8 kHz.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pipeline/audio_frame.hpp"
+
+namespace callstream::pipeline {
+
+// What Twilio's `start` message told us about the stream. Copied once at start.
+struct stream_info {
+    std::string account_sid;
+    std::string call_sid;
+    std::string stream_sid;
+    std::vector<std::pair<std::string, std::string>> custom_parameters;
+
+    // The value of a custom parameter, or `fallback` when it is absent.
+    std::string_view parameter(std::string_view name, std::string_view fallback = {}) const {
+        for (const auto& [key, value] : custom_parameters) {
+            if (key == name) {
+                return value;
+            }
+        }
+        return fallback;
+    }
+};
+
+// Where a processor sends things back into the call. Audio is at the processor's rate_hz().
+class processor_output {
+  public:
+    virtual void send_audio(const audio_frame& frame) = 0;
+    virtual void send_mark(std::string_view name) = 0;
+    virtual void send_clear() = 0;
+
+  protected:
+    ~processor_output() = default;
+};
+
+class processor {
+  public:
+    virtual ~processor() = default;
+
+    // The rate this processor wants its audio at: 8000, 16000, 24000 or 48000.
+    virtual std::uint32_t rate_hz() const noexcept { return telephony_rate_hz; }
+
+    virtual void on_start(const stream_info& /*info*/, processor_output& /*out*/) {}
+    // One frame of the caller's audio.
+    virtual void on_audio(const audio_frame& in, processor_output& out) = 0;
+    // A frame this stream sent to the caller (any processor's), at 8 kHz, for recorders.
+    virtual void on_audio_sent(const audio_frame& /*sent*/) {}
+    virtual void on_dtmf(char /*digit*/, processor_output& /*out*/) {}
+    // Twilio echoed a mark: the audio queued before it has played (or was cleared).
+    virtual void on_mark(std::string_view /*name*/, processor_output& /*out*/) {}
+    virtual void on_stop(processor_output& /*out*/) {}
+};
+
+} // namespace callstream::pipeline
