@@ -82,18 +82,18 @@ http_response rest_failure(const http_request& req, const call_result& r, std::s
     case twilio_outcome::twilio_error:
         return json_response(req, http::status::bad_gateway, twilio_error_json(what, r));
     case twilio_outcome::timeout:
-        return json_error(req, 504, "Twilio did not answer in time: " + r.detail);
+        return api_error(req, 504, "Twilio did not answer in time: " + r.detail);
     case twilio_outcome::connect_failed:
-        return json_error(req, 502, "cannot reach Twilio: " + r.detail);
+        return api_error(req, 502, "cannot reach Twilio: " + r.detail);
     default:
-        return json_error(req, 502, "bad response from Twilio: " + r.detail);
+        return api_error(req, 502, "bad response from Twilio: " + r.detail);
     }
 }
 
 } // namespace
 
-http_response json_error(const http_request& req, unsigned status, std::string_view message,
-                         std::string_view field) {
+http_response api_error(const http_request& req, unsigned status, std::string_view message,
+                        std::string_view field) {
     std::string body = "{\"error\":";
     json_quote(body, message);
     if (!field.empty()) {
@@ -134,44 +134,44 @@ boost::asio::awaitable<http_response> call_routes::handle(const http_request& re
     const auto method = req.method();
     if (path == "/make-call") {
         if (method != http::verb::post) {
-            co_return json_error(req, 405, "use POST /make-call");
+            co_return api_error(req, 405, "use POST /make-call");
         }
         co_return co_await make_call(req);
     }
     if (path == "/status") {
         if (method != http::verb::post) {
-            co_return json_error(req, 405, "use POST /status");
+            co_return api_error(req, 405, "use POST /status");
         }
         co_return status_callback(req);
     }
     if (path == "/calls") {
         if (method != http::verb::get) {
-            co_return json_error(req, 405, "use GET /calls");
+            co_return api_error(req, 405, "use GET /calls");
         }
         co_return list_calls(req);
     }
     const calls_path cp = split_calls_path(path);
     if (cp.matches && cp.action == "hangup") {
         if (method != http::verb::post) {
-            co_return json_error(req, 405, "use POST /calls/{CallSid}/hangup");
+            co_return api_error(req, 405, "use POST /calls/{CallSid}/hangup");
         }
         co_return co_await hangup(req, std::string(cp.sid));
     }
     if (cp.matches && cp.action.empty()) {
         if (method != http::verb::get) {
-            co_return json_error(req, 405, "use GET /calls/{CallSid}");
+            co_return api_error(req, 405, "use GET /calls/{CallSid}");
         }
         co_return get_call(req, cp.sid);
     }
-    co_return json_error(req, 404, "no such route");
+    co_return api_error(req, 404, "no such route");
 }
 
 std::optional<http_response> call_routes::check_bearer(const http_request& req) const {
     if (settings_.api_token.empty()) {
-        return json_error(req, 503,
-                          "this endpoint is disabled until an API token is configured: set "
-                          "CALLSTREAM_API_TOKEN or pass --api-token, then send "
-                          "'Authorization: Bearer <token>'");
+        return api_error(req, 503,
+                         "this endpoint is disabled until an API token is configured: set "
+                         "CALLSTREAM_API_TOKEN or pass --api-token, then send "
+                         "'Authorization: Bearer <token>'");
     }
     const std::string_view header = req[http::field::authorization];
     constexpr std::string_view scheme = "bearer ";
@@ -181,7 +181,7 @@ std::optional<http_response> call_routes::check_bearer(const http_request& req) 
     }
     // Constant time over the token so a mismatch position leaks nothing.
     if (!scheme_ok || !constant_time_equal(header.substr(scheme.size()), settings_.api_token)) {
-        auto res = json_error(req, 401, "missing or wrong bearer token");
+        auto res = api_error(req, 401, "missing or wrong bearer token");
         res.set(http::field::www_authenticate, "Bearer");
         return res;
     }
@@ -210,7 +210,7 @@ std::optional<http_response> call_routes::check_webhook_signature(const http_req
         const std::string_view content_type = req[http::field::content_type];
         if (req.method() == http::verb::post &&
             content_type.substr(0, 33) == "application/x-www-form-urlencoded") {
-            auto decoded = form_decode(req.body());
+            auto decoded = decode_form(req.body());
             if (decoded) {
                 params = std::move(*decoded);
             }
@@ -223,7 +223,7 @@ std::optional<http_response> call_routes::check_webhook_signature(const http_req
     log(std::string("refused ") + std::string(req.method_string()) + " " +
         std::string(path_of(req.target())) + ": X-Twilio-Signature " +
         (signature.empty() ? "missing" : "does not match") + " for " + url);
-    return json_error(req, 403, "X-Twilio-Signature validation failed");
+    return api_error(req, 403, "X-Twilio-Signature validation failed");
 }
 
 std::optional<http_response> call_routes::check_upgrade_signature(const http_request& req) const {
@@ -239,29 +239,29 @@ std::optional<http_response> call_routes::check_upgrade_signature(const http_req
     log(std::string("refused WebSocket upgrade of ") + std::string(path_of(req.target())) +
         ": X-Twilio-Signature " + (signature.empty() ? "missing" : "does not match") + " for " +
         url);
-    return json_error(req, 403, "X-Twilio-Signature validation failed");
+    return api_error(req, 403, "X-Twilio-Signature validation failed");
 }
 
 std::string call_routes::twiml_for(const http_request& req) {
     std::vector<std::pair<std::string, std::string>> parameters;
     const std::string_view target = req.target();
     if (const auto q = target.find('?'); q != std::string_view::npos) {
-        if (auto query = form_decode(target.substr(q + 1))) {
+        if (auto query = decode_form(target.substr(q + 1))) {
             for (auto& p : *query) {
                 parameters.emplace_back(std::move(p.name), std::move(p.value));
             }
         }
     }
     if (req.method() == http::verb::post) {
-        if (auto form = form_decode(req.body())) {
-            const std::string* sid = form_find(*form, "CallSid");
+        if (auto form = decode_form(req.body())) {
+            const std::string* sid = find_form_value(*form, "CallSid");
             if (sid != nullptr && is_call_sid(*sid)) {
                 status_update u;
                 u.call_sid = *sid;
                 for (auto& [name, field] : {std::pair<const char*, std::string*>{"To", &u.to},
                                             {"From", &u.from},
                                             {"Direction", &u.direction}}) {
-                    if (const std::string* v = form_find(*form, name)) {
+                    if (const std::string* v = find_form_value(*form, name)) {
                         *field = *v;
                     }
                 }
@@ -281,20 +281,20 @@ boost::asio::awaitable<http_response> call_routes::make_call(const http_request&
         co_return std::move(*refused);
     }
     if (settings_.public_url.empty()) {
-        co_return json_error(req, 503,
-                             "/make-call needs --public-url (or CALLSTREAM_PUBLIC_URL): the "
-                             "https URL Twilio reaches this server at, e.g. "
-                             "https://abc123.ngrok-free.app");
+        co_return api_error(req, 503,
+                            "/make-call needs --public-url (or CALLSTREAM_PUBLIC_URL): the "
+                            "https URL Twilio reaches this server at, e.g. "
+                            "https://abc123.ngrok-free.app");
     }
     if (!rest_) {
-        co_return json_error(req, 503,
-                             "/make-call needs Twilio credentials: set TWILIO_ACCOUNT_SID and "
-                             "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)");
+        co_return api_error(req, 503,
+                            "/make-call needs Twilio credentials: set TWILIO_ACCOUNT_SID and "
+                            "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)");
     }
     request_error error;
     auto call = parse_make_call_request(req.body(), settings_.default_from, error);
     if (!call) {
-        co_return json_error(req, 400, error.message, error.field);
+        co_return api_error(req, 400, error.message, error.field);
     }
     const form_params form =
         make_call_form(*call, settings_.public_url, settings_.media_stream_url());
@@ -323,12 +323,12 @@ boost::asio::awaitable<http_response> call_routes::hangup(const http_request& re
         co_return std::move(*refused);
     }
     if (!is_call_sid(call_sid)) {
-        co_return json_error(req, 400, "CallSid must be CA followed by 32 hex digits", "call_sid");
+        co_return api_error(req, 400, "CallSid must be CA followed by 32 hex digits", "call_sid");
     }
     if (!rest_) {
-        co_return json_error(req, 503,
-                             "hangup needs Twilio credentials: set TWILIO_ACCOUNT_SID and "
-                             "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)");
+        co_return api_error(req, 503,
+                            "hangup needs Twilio credentials: set TWILIO_ACCOUNT_SID and "
+                            "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)");
     }
     const call_result result = co_await rest_->hangup(call_sid);
     if (result.outcome != twilio_outcome::ok) {
@@ -350,15 +350,15 @@ http_response call_routes::status_callback(const http_request& req) {
         return std::move(*refused);
     }
     if (req.body().size() > status_body_max_bytes) {
-        return json_error(req, 413, "status callback body too large");
+        return api_error(req, 413, "status callback body too large");
     }
-    auto form = form_decode(req.body());
+    auto form = decode_form(req.body());
     if (!form) {
-        return json_error(req, 400, "malformed form body");
+        return api_error(req, 400, "malformed form body");
     }
-    const std::string* sid = form_find(*form, "CallSid");
+    const std::string* sid = find_form_value(*form, "CallSid");
     if (sid == nullptr || !is_call_sid(*sid)) {
-        return json_error(req, 400, "CallSid must be CA followed by 32 hex digits", "CallSid");
+        return api_error(req, 400, "CallSid must be CA followed by 32 hex digits", "CallSid");
     }
     status_update u;
     u.call_sid = *sid;
@@ -370,7 +370,7 @@ http_response call_routes::status_callback(const http_request& req) {
                                 {"AnsweredBy", &u.answered_by},
                                 {"SipResponseCode", &u.sip_response_code},
                                 {"CallDuration", &u.call_duration}}) {
-        if (const std::string* v = form_find(*form, name)) {
+        if (const std::string* v = find_form_value(*form, name)) {
             *field = *v;
         }
     }
@@ -403,11 +403,11 @@ http_response call_routes::get_call(const http_request& req, std::string_view ca
         return std::move(*refused);
     }
     if (!is_call_sid(call_sid)) {
-        return json_error(req, 400, "CallSid must be CA followed by 32 hex digits", "call_sid");
+        return api_error(req, 400, "CallSid must be CA followed by 32 hex digits", "call_sid");
     }
     const auto call = registry_.find(call_sid);
     if (!call) {
-        return json_error(req, 404, "no such call");
+        return api_error(req, 404, "no such call");
     }
     return json_response(req, http::status::ok, call_record_json(*call));
 }

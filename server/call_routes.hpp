@@ -81,7 +81,7 @@ class call_routes {
 };
 
 // {"error": message[, "field": field]} with `status`.
-http_response json_error(const http_request& req, unsigned status, std::string_view message,
-                         std::string_view field = {});
+http_response api_error(const http_request& req, unsigned status, std::string_view message,
+                        std::string_view field = {});
 
 } // namespace callstream::server

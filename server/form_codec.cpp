@@ -48,7 +48,7 @@ bool decode_component(std::string_view in, std::string& out) {
 
 } // namespace
 
-void form_encode_component(std::string_view in, std::string& out) {
+void encode_form_component(std::string_view in, std::string& out) {
     static constexpr char hex[] = "0123456789ABCDEF";
     for (const char ch : in) {
         const auto c = static_cast<unsigned char>(ch);
@@ -64,20 +64,20 @@ void form_encode_component(std::string_view in, std::string& out) {
     }
 }
 
-std::string form_encode(const form_params& params) {
+std::string encode_form(const form_params& params) {
     std::string out;
     for (const auto& p : params) {
         if (!out.empty()) {
             out.push_back('&');
         }
-        form_encode_component(p.name, out);
+        encode_form_component(p.name, out);
         out.push_back('=');
-        form_encode_component(p.value, out);
+        encode_form_component(p.value, out);
     }
     return out;
 }
 
-std::optional<form_params> form_decode(std::string_view body) {
+std::optional<form_params> decode_form(std::string_view body) {
     form_params params;
     while (!body.empty()) {
         const auto amp = body.find('&');
@@ -99,7 +99,7 @@ std::optional<form_params> form_decode(std::string_view body) {
     return params;
 }
 
-const std::string* form_find(const form_params& params, std::string_view name) {
+const std::string* find_form_value(const form_params& params, std::string_view name) {
     for (const auto& p : params) {
         if (p.name == name) {
             return &p.value;

@@ -21,16 +21,16 @@ using form_params = std::vector<form_param>;
 
 // Encodes one component: unreserved bytes (ALPHA DIGIT - . _ *) stay, space becomes '+', every
 // other byte becomes %XX (upper-case hex). So '+' is %2B and '&' inside a SIP URI is %26.
-void form_encode_component(std::string_view in, std::string& out);
+void encode_form_component(std::string_view in, std::string& out);
 
 // "a=1&b=2" with each name and value encoded as above, in the list's order.
-std::string form_encode(const form_params& params);
+std::string encode_form(const form_params& params);
 
 // Decodes a body or query string. '+' is a space and %XX a byte. A pair without '=' has an empty
 // value; empty pairs ("a=1&&b=2") are skipped. Returns nullopt on a malformed escape ("%G1", "%4").
-std::optional<form_params> form_decode(std::string_view body);
+std::optional<form_params> decode_form(std::string_view body);
 
 // The first value of `name`, or nullptr.
-const std::string* form_find(const form_params& params, std::string_view name);
+const std::string* find_form_value(const form_params& params, std::string_view name);
 
 } // namespace callstream::server

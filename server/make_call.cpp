@@ -470,7 +470,7 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
     return req;
 }
 
-void xml_escape(std::string& out, std::string_view text) {
+void append_xml_escaped(std::string& out, std::string_view text) {
     for (const char c : text) {
         switch (c) {
         case '&':
@@ -506,13 +506,13 @@ void xml_escape(std::string& out, std::string_view text) {
 std::string stream_twiml(std::string_view media_stream_url,
                          const std::vector<std::pair<std::string, std::string>>& parameters) {
     std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"";
-    xml_escape(xml, media_stream_url);
+    append_xml_escaped(xml, media_stream_url);
     xml += "\">";
     for (const auto& [name, value] : parameters) {
         xml += "<Parameter name=\"";
-        xml_escape(xml, name);
+        append_xml_escaped(xml, name);
         xml += "\" value=\"";
-        xml_escape(xml, value);
+        append_xml_escaped(xml, value);
         xml += "\"/>";
     }
     xml += "</Stream></Connect></Response>";
@@ -533,7 +533,7 @@ form_params make_call_form(const make_call_request& req, std::string_view public
         for (const auto& [name, value] : req.parameters) {
             query.push_back({name, value});
         }
-        form.push_back({"Url", std::string(public_url) + "/twiml?" + form_encode(query)});
+        form.push_back({"Url", std::string(public_url) + "/twiml?" + encode_form(query)});
         form.push_back({"Method", "POST"});
     }
     form.push_back({"StatusCallback", status_url});

@@ -57,7 +57,7 @@ bool is_sip_from_user(std::string_view s);
 bool is_call_sid(std::string_view s); // CA + 32 hex
 
 // Appends `text` XML-escaped for an attribute value or text node.
-void xml_escape(std::string& out, std::string_view text);
+void append_xml_escaped(std::string& out, std::string_view text);
 
 // <Response><Connect><Stream url="…"><Parameter …/>…</Stream></Connect></Response>
 std::string stream_twiml(std::string_view media_stream_url,

@@ -158,13 +158,13 @@ std::string calls_path(const std::string& account_sid, const std::string& call_s
     return path;
 }
 std::string hangup_body() {
-    return form_encode(form_params{form_param{"Status", "completed"}});
+    return encode_form(form_params{form_param{"Status", "completed"}});
 }
 } // namespace
 
 asio::awaitable<call_result> twilio_rest_client::create_call(const form_params& params) {
     std::string target = calls_path(config_.credentials.account_sid, {});
-    std::string body = form_encode(params);
+    std::string body = encode_form(params);
     co_return co_await post_form(std::move(target), std::move(body));
 }
 
