@@ -3,7 +3,7 @@
 #include <charconv>
 #include <ctime>
 
-#include "server/json_quote.hpp"
+#include "server/json_writer.hpp"
 
 namespace callstream::server {
 namespace {
@@ -88,6 +88,24 @@ bool call_registry::on_status(const status_update& update) {
     return true;
 }
 
+void call_registry::on_webhook(const std::vector<std::pair<std::string, std::string>>& form) {
+    status_update u;
+    for (const auto& [name, value] : form) {
+        std::string* field = name == "CallSid"     ? &u.call_sid
+                             : name == "To"        ? &u.to
+                             : name == "From"      ? &u.from
+                             : name == "Direction" ? &u.direction
+                                                   : nullptr;
+        if (field != nullptr && field->empty()) {
+            *field = value;
+        }
+    }
+    // Only SIDs of the documented shape: the registry is keyed by them and listed over HTTP.
+    if (u.call_sid.size() == 34 && u.call_sid.rfind("CA", 0) == 0) {
+        on_status(u);
+    }
+}
+
 void call_registry::on_stream_started(std::string_view call_sid, std::string_view stream_sid,
                                       std::string_view processors) {
     std::lock_guard lock(mutex_);
@@ -138,49 +156,49 @@ std::size_t call_registry::size() const {
 
 std::string call_record_json(const call_record& call) {
     std::string out = "{\"sid\":";
-    json_quote(out, call.sid);
+    append_json_string(out, call.sid);
     out += ",\"to\":";
-    json_quote(out, call.to);
+    append_json_string(out, call.to);
     out += ",\"from\":";
-    json_quote(out, call.from);
+    append_json_string(out, call.from);
     out += ",\"direction\":";
-    json_quote(out, call.direction);
+    append_json_string(out, call.direction);
     out += ",\"status\":";
-    json_quote(out, call.status);
+    append_json_string(out, call.status);
     if (!call.answered_by.empty()) {
         out += ",\"answered_by\":";
-        json_quote(out, call.answered_by);
+        append_json_string(out, call.answered_by);
     }
     if (!call.sip_response_code.empty()) {
         out += ",\"sip_response_code\":";
-        json_quote(out, call.sip_response_code);
+        append_json_string(out, call.sip_response_code);
     }
     if (!call.duration_s.empty()) {
         out += ",\"duration_s\":";
-        json_quote(out, call.duration_s);
+        append_json_string(out, call.duration_s);
     }
     out += ",\"created\":";
-    json_quote(out, iso8601(call.created));
+    append_json_string(out, iso8601(call.created));
     out += ",\"updated\":";
-    json_quote(out, iso8601(call.updated));
+    append_json_string(out, iso8601(call.updated));
     out += ",\"streams\":[";
     std::string processors = "[";
     for (std::size_t i = 0; i < call.streams.size(); ++i) {
         const auto& s = call.streams[i];
         out += i == 0 ? "{" : ",{";
         out += "\"stream_sid\":";
-        json_quote(out, s.stream_sid);
+        append_json_string(out, s.stream_sid);
         out += ",\"processors\":";
-        json_quote(out, s.processors);
+        append_json_string(out, s.processors);
         out += ",\"started\":";
-        json_quote(out, iso8601(s.started));
+        append_json_string(out, iso8601(s.started));
         out += ",\"stopped\":";
-        out += s.stopped ? json_quote(iso8601(*s.stopped)) : "null";
+        out += s.stopped ? json_string(iso8601(*s.stopped)) : "null";
         out += "}";
         if (i != 0) {
             processors += ",";
         }
-        json_quote(processors, s.processors);
+        append_json_string(processors, s.processors);
     }
     out += "],\"processors\":" + processors + "]}";
     return out;

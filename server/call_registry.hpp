@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace callstream::server {
@@ -68,6 +69,10 @@ class call_registry {
     // answered_by. Unknown calls are added (inbound calls, or calls from before a restart).
     // Returns true when the status was applied.
     bool on_status(const status_update& update);
+
+    // A voice webhook (/twiml) for a call: records CallSid, To, From, Direction when the SID
+    // looks like one. Sets no status (webhooks carry no SequenceNumber).
+    void on_webhook(const std::vector<std::pair<std::string, std::string>>& form);
 
     // Called by the media session when a stream starts and stops (network thread).
     void on_stream_started(std::string_view call_sid, std::string_view stream_sid,

@@ -6,6 +6,8 @@
 
 #include <simdjson.h>
 
+#include "server/twiml.hpp"
+
 namespace callstream::server {
 namespace {
 
@@ -470,60 +472,11 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
     return req;
 }
 
-void append_xml_escaped(std::string& out, std::string_view text) {
-    for (const char c : text) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&apos;";
-            break;
-        case '\n':
-            out += "&#10;";
-            break; // keep newlines through attribute normalisation
-        case '\r':
-            out += "&#13;";
-            break;
-        case '\t':
-            out += "&#9;";
-            break;
-        default:
-            out.push_back(c);
-        }
-    }
-}
-
-std::string stream_twiml(std::string_view media_stream_url,
-                         const std::vector<std::pair<std::string, std::string>>& parameters) {
-    std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"";
-    append_xml_escaped(xml, media_stream_url);
-    xml += "\">";
-    for (const auto& [name, value] : parameters) {
-        xml += "<Parameter name=\"";
-        append_xml_escaped(xml, name);
-        xml += "\" value=\"";
-        append_xml_escaped(xml, value);
-        xml += "\"/>";
-    }
-    xml += "</Stream></Connect></Response>";
-    return xml;
-}
-
 form_params make_call_form(const make_call_request& req, std::string_view public_url,
                            std::string_view media_stream_url) {
     const std::string status_url = std::string(public_url) + "/status";
     form_params form = {{"To", req.to}, {"From", req.from}};
-    const std::string twiml = stream_twiml(media_stream_url, req.parameters);
+    const std::string twiml = connect_stream_twiml(media_stream_url, req.parameters);
     if (twiml.size() <= twiml_inline_max_chars) {
         form.push_back({"Twiml", twiml});
     } else {

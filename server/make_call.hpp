@@ -56,13 +56,6 @@ bool is_sip_uri(std::string_view s, std::string& why); // `why` says what is wro
 bool is_sip_from_user(std::string_view s);
 bool is_call_sid(std::string_view s); // CA + 32 hex
 
-// Appends `text` XML-escaped for an attribute value or text node.
-void append_xml_escaped(std::string& out, std::string_view text);
-
-// <Response><Connect><Stream url="…"><Parameter …/>…</Stream></Connect></Response>
-std::string stream_twiml(std::string_view media_stream_url,
-                         const std::vector<std::pair<std::string, std::string>>& parameters);
-
 // Twilio's limit on inline TwiML; longer documents are fetched from /twiml instead.
 inline constexpr std::size_t twiml_inline_max_chars = 4000;
 

@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -102,9 +103,38 @@ bool parse_twilio_json(std::string_view body, call_result& out) {
 
 struct twilio_rest_client::connection {
     connection(const asio::any_io_executor& executor, asio::ssl::context& tls)
-        : stream(executor, tls) {}
+        : stream(executor, tls), idle_timer(executor) {}
     beast::ssl_stream<beast::tcp_stream> stream;
+    // While parked, a wait on this timer owns the connection (see park()).
+    asio::steady_timer idle_timer;
 };
+
+// Parking: the idle slot holds only a weak_ptr; the strong reference lives in the handler of a
+// pending wait on the connection's own executor. So the connection closes itself after
+// idle_keep, and if its io_context is destroyed first, it is destroyed with that context's
+// pending handlers, never after it (a socket must not outlive its io_context).
+void twilio_rest_client::park(std::shared_ptr<connection> conn) {
+    std::lock_guard lock(mutex_);
+    if (!idle_.expired()) {
+        return; // one idle connection is enough; this one closes as `conn` goes away
+    }
+    idle_ = conn;
+    conn->idle_timer.expires_after(idle_keep);
+    conn->idle_timer.async_wait([keep = conn](const beast::error_code&) {});
+}
+
+std::shared_ptr<twilio_rest_client::connection> twilio_rest_client::take_idle() {
+    std::shared_ptr<connection> conn;
+    {
+        std::lock_guard lock(mutex_);
+        conn = idle_.lock();
+        idle_.reset();
+    }
+    if (conn) {
+        conn->idle_timer.cancel(); // its handler runs later and drops the parked reference
+    }
+    return conn;
+}
 
 twilio_rest_client::twilio_rest_client(twilio_rest_config config)
     : config_(std::move(config)), tls_(asio::ssl::context::tls_client) {
@@ -188,11 +218,7 @@ asio::awaitable<call_result> twilio_rest_client::post_form(std::string target, s
 
     call_result result;
     for (int attempt = 0; attempt < 2; ++attempt) {
-        std::unique_ptr<connection> conn;
-        {
-            std::lock_guard lock(mutex_);
-            conn = std::move(idle_);
-        }
+        std::shared_ptr<connection> conn = take_idle();
         const bool reused = conn != nullptr;
         const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
 
@@ -204,7 +230,7 @@ asio::awaitable<call_result> twilio_rest_client::post_form(std::string target, s
                 result.detail = "cannot resolve " + host_ + ": " + rec.message();
                 co_return result;
             }
-            conn = std::make_unique<connection>(executor, tls_);
+            conn = std::make_shared<connection>(executor, tls_);
             {
                 std::lock_guard lock(mutex_);
                 ++connections_opened_;
@@ -264,10 +290,7 @@ asio::awaitable<call_result> twilio_rest_client::post_form(std::string target, s
         result.http_status = res.result_int();
         if (res.keep_alive()) {
             tcp_layer.expires_never();
-            std::lock_guard lock(mutex_);
-            if (!idle_) {
-                idle_ = std::move(conn); // keep one idle connection; any other one is closed
-            }
+            park(std::move(conn));
         }
         const bool parsed = parse_twilio_json(res.body(), result);
         if (res.result_int() >= 200 && res.result_int() < 300) {

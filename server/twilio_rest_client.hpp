@@ -8,7 +8,9 @@
 // never placed twice. Every request has one deadline covering connect, TLS, write and read.
 //
 // Threading: the methods are coroutines that may run on any executor, concurrently; the idle
-// connection slot is guarded by a mutex (control plane only, never the audio path). Errors are
+// connection slot is guarded by a mutex (control plane only, never the audio path). An idle
+// connection is owned by a pending wait on its own io_context, so the client may outlive the
+// io_contexts it ran on. Errors are
 // returned in `call_result`, never thrown; the constructor throws std::runtime_error at startup
 // for a bad base URL or an unreadable CA file. Nothing here logs credentials.
 
@@ -82,6 +84,11 @@ class twilio_rest_client {
   private:
     struct connection;
     boost::asio::awaitable<call_result> post_form(std::string target, std::string body);
+    void park(std::shared_ptr<connection> conn);
+    std::shared_ptr<connection> take_idle();
+
+    // How long an idle connection is kept for reuse.
+    static constexpr std::chrono::seconds idle_keep{30};
 
     twilio_rest_config config_;
     std::string host_;
@@ -90,7 +97,7 @@ class twilio_rest_client {
     std::string authorization_;
     boost::asio::ssl::context tls_;
     mutable std::mutex mutex_;
-    std::unique_ptr<connection> idle_;   // guarded by mutex_
+    std::weak_ptr<connection> idle_;     // guarded by mutex_; see park()
     std::size_t connections_opened_ = 0; // guarded by mutex_
 };
 

@@ -56,10 +56,10 @@ TEST(make_call, accepts_every_field) {
     EXPECT_EQ(*value_of(form, "To"), "+14155551212");
     EXPECT_EQ(*value_of(form, "From"), "+15017122661");
     EXPECT_EQ(*value_of(form, "Twiml"),
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream "
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Connect><Stream "
               "url=\"wss://pub.example/media-stream\"><Parameter name=\"app\" value=\"echo\"/>"
               "<Parameter name=\"note\" value=\"a&amp;b &lt;c&gt; &quot;d&quot;\"/></Stream>"
-              "</Connect></Response>");
+              "</Connect></Response>\n");
     EXPECT_EQ(*value_of(form, "StatusCallback"), "https://pub.example/status");
     EXPECT_EQ(*value_of(form, "Timeout"), "30");
     EXPECT_EQ(*value_of(form, "Record"), "true");
