@@ -305,6 +305,17 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
              : key == "sip_auth_username" ? req.sip_auth_username
              : key == "sip_auth_password" ? req.sip_auth_password
                                           : req.machine_detection) = std::move(text);
+            // Checks that need no other field come first, so each error names its own field.
+            if (key == "byoc" && (req.byoc.size() != 34 || req.byoc.substr(0, 2) != "BY" ||
+                                  !std::all_of(req.byoc.begin() + 2, req.byoc.end(), is_hex))) {
+                error = {key, "byoc must be a BYOC trunk SID: BY followed by 32 hex digits"};
+                return std::nullopt;
+            }
+            if (key == "machine_detection" && req.machine_detection != "Enable" &&
+                req.machine_detection != "DetectMessageEnd") {
+                error = {key, "machine_detection must be Enable or DetectMessageEnd"};
+                return std::nullopt;
+            }
         } else if (key == "timeout") {
             std::int64_t seconds = 0;
             // get_int64 refuses 1.5, 1e2, "30" and anything beyond int64: all malformed here.
@@ -433,11 +444,6 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
             error = {"byoc", "byoc only applies when to is a phone number"};
             return std::nullopt;
         }
-        if (req.byoc.size() != 34 || req.byoc.substr(0, 2) != "BY" ||
-            !std::all_of(req.byoc.begin() + 2, req.byoc.end(), is_hex)) {
-            error = {"byoc", "byoc must be a BYOC trunk SID: BY followed by 32 hex digits"};
-            return std::nullopt;
-        }
     }
     for (const char* f : {"sip_auth_username", "sip_auth_password"}) {
         if (seen.count(f) != 0 && !req.to_is_sip) {
@@ -460,11 +466,6 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
                      "sip_auth_username"};
             return std::nullopt;
         }
-    }
-    if (seen.count("machine_detection") != 0 && req.machine_detection != "Enable" &&
-        req.machine_detection != "DetectMessageEnd") {
-        error = {"machine_detection", "machine_detection must be Enable or DetectMessageEnd"};
-        return std::nullopt;
     }
     if (seen.count("status_callback_events") == 0) {
         req.status_callback_events.assign(all_events.begin(), all_events.end());
