@@ -122,6 +122,19 @@ describe('make-call against the Twilio stand-in', () => {
             `opened ${standin.connections - connectionsBefore} connections for 3 calls`);
     });
 
+    test('a keep-alive connection the server closed while idle is replaced transparently', async () => {
+        standin.mode = 'ok';
+        const first = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(first.status, 201);
+        const connectionsBefore = standin.connections;
+        standin.dropIdleConnections();
+        await new Promise((r) => setTimeout(r, 100)); // let the close reach callstream's socket
+        const second = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(second.status, 201, JSON.stringify(second.json));
+        assert.equal(standin.connections, connectionsBefore + 1);
+        assert.deepEqual(standin.violations, []);
+    });
+
     test('Twilio errors map to 502 with code, message and more_info', async () => {
         standin.mode = 'auth';
         let r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });

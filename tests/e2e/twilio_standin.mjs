@@ -148,6 +148,9 @@ export async function startStandin({ accountSid, username, password, dir = undef
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     standin.port = server.address().port;
     standin.base = `https://127.0.0.1:${standin.port}`;
+    // Twilio's servers also drop idle keep-alive connections; tests do it on demand to see the
+    // client notice and reconnect.
+    standin.dropIdleConnections = () => server.closeIdleConnections();
     let closed = null;
     standin.close = () => {
         closed ??= new Promise((resolve) => {
