@@ -3,6 +3,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include <boost/url/parse.hpp>
+
 #include "server/form_codec.hpp"
 #include "server/json_writer.hpp"
 #include "server/log.hpp"
@@ -67,6 +69,15 @@ http_response rest_failure(const http_request& req, const call_result& r, std::s
 bool is_form(const http_request& req) {
     const std::string_view type = req[http::field::content_type];
     return type.substr(0, form_content_type.size()) == form_content_type;
+}
+
+// The public base without a trailing '/', so base + target never has "//".
+std::string signed_base(request_context& ctx) {
+    std::string base = ctx.server.public_base(ctx.request, ctx.tls);
+    while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+    }
+    return base;
 }
 
 std::string log_signature_state(std::string_view signature) {
@@ -165,7 +176,6 @@ std::optional<http_response> call_routes::check_webhook_signature(request_contex
     if (ok) {
         return std::nullopt;
     }
-    ctx.server.stats.count_http("twilio_signature_rejected", 403);
     log(log_level::warn, "twilio_signature_rejected",
         {{"path", ctx.path()},
          {"signature", log_signature_state(signature)},
@@ -329,6 +339,14 @@ net::awaitable<http_response> call_routes::get_call(request_context& ctx) {
 }
 
 void add_call_routes(server_context& ctx) {
+    if (const auto& url = ctx.cfg.public_url; !url.empty()) {
+        auto parsed = boost::urls::parse_absolute_uri(url);
+        if (!parsed || (parsed->scheme() != "https" && parsed->scheme() != "http") ||
+            parsed->host().empty() || parsed->has_query() || parsed->has_fragment()) {
+            throw std::runtime_error(
+                "--public-url must look like https://host[:port][/prefix], got '" + url + "'");
+        }
+    }
     ctx.calls = std::make_shared<call_registry>();
     auto routes = std::make_shared<call_routes>(ctx.cfg, ctx.calls);
     if (!routes->verifies_signatures()) {
