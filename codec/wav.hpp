@@ -7,7 +7,9 @@
 // Writing: wav_write_header fills the canonical 44-byte header (RIFF, "fmt " with
 // WAVE_FORMAT_PCM, "data"). A recorder writes it first with provisional sizes and rewrites it
 // (or just the two size fields at wav_riff_size_offset / wav_data_size_offset) as data arrives.
-// If the process dies before the patch, wav_parse still reads everything that reached the file.
+// Write the provisional header with data_bytes = wav_max_data_bytes, not 0: if the process
+// dies before the patch, wav_parse (and sox, with a warning) still read everything that reached
+// the file, whereas a data size of 0 would be taken at its word.
 //
 // Parsing: wav_parse accepts RIFF/WAVE with a "fmt " chunk of WAVE_FORMAT_PCM or
 // WAVE_FORMAT_EXTENSIBLE with the PCM sub-format, 16 bits, 1 or 2 channels, any non-zero rate.

@@ -301,6 +301,38 @@ TEST_F(ogg_opus, flush_sends_the_partial_page) {
     EXPECT_EQ(reader.total_samples(), 2 * 14400);
 }
 
+// A crash in the middle of writing a page (power loss, a full disk) leaves a torn last page:
+// readers must use every complete page and ignore the torn one.
+TEST_F(ogg_opus, torn_last_page_is_ignored) {
+    const auto source = sine(16000, 440.0, 2 * 16000, 8000.0);
+    codec::ogg_opus_writer writer;
+    ASSERT_FALSE(writer.open({16000, 1, 24000, 5, 200, {}}, vector_sink()));
+    write_blocks(writer, source, 16000, 1);
+    ASSERT_FALSE(writer.finish());
+    // Page starts, from the capture pattern.
+    std::vector<std::size_t> pages;
+    for (std::size_t i = 0; i + 4 <= file_.size(); ++i) {
+        if (std::equal(file_.begin() + static_cast<long>(i),
+                       file_.begin() + static_cast<long>(i) + 4, "OggS")) {
+            pages.push_back(i);
+        }
+    }
+    ASSERT_GE(pages.size(), 8u); // 2 header pages + a page per 200 ms
+    for (std::size_t p = 3; p + 1 < pages.size(); ++p) {
+        const std::vector<std::uint8_t> whole(file_.begin(),
+                                              file_.begin() + static_cast<long>(pages[p]));
+        const std::size_t torn_at = (pages[p] + pages[p + 1]) / 2;
+        const std::vector<std::uint8_t> torn(file_.begin(),
+                                             file_.begin() + static_cast<long>(torn_at));
+        codec::ogg_opus_reader a;
+        codec::ogg_opus_reader b;
+        ASSERT_FALSE(a.open(whole)) << p;
+        ASSERT_FALSE(b.open(torn)) << p;
+        EXPECT_EQ(a.total_samples(), b.total_samples()) << p;
+        EXPECT_EQ(read_all(b, 1).size(), static_cast<std::size_t>(a.total_samples())) << p;
+    }
+}
+
 // A real crash: a child process records through a sink that write(2)s every page to a file,
 // then dies by SIGKILL without finishing. The file must hold all but the last page delay.
 TEST_F(ogg_opus, recording_killed_by_sigkill_leaves_a_readable_file) {
