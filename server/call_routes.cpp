@@ -159,7 +159,7 @@ std::optional<http_response> call_routes::check_webhook_signature(request_contex
         return std::nullopt;
     }
     const auto& req = ctx.request;
-    const std::string url = ctx.server.public_base(req, ctx.tls) + std::string(req.target());
+    const std::string url = signed_base(ctx) + std::string(req.target());
     const std::string_view signature = req["X-Twilio-Signature"];
     bool ok = false;
     if (ctx.query().find("bodySHA256=") != std::string_view::npos) {
@@ -190,8 +190,7 @@ std::optional<http_response> call_routes::check_upgrade_signature(request_contex
     }
     const auto& req = ctx.request;
     // Twilio signs the wss:// URL written in our TwiML; the https:// twin is tried as well.
-    const std::string url =
-        twilio_swap_ws_scheme(ctx.server.public_base(req, ctx.tls) + std::string(req.target()));
+    const std::string url = twilio_swap_ws_scheme(signed_base(ctx) + std::string(req.target()));
     const std::string_view signature = req["X-Twilio-Signature"];
     if (twilio_validate_upgrade(auth_token_, signature, url)) {
         return std::nullopt;
