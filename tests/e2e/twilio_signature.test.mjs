@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { AUTH_TOKEN, PUBLIC_URL, startCallstream } from './twilio_helpers.mjs';
+import { API_TOKEN, AUTH_TOKEN, PUBLIC_URL, startCallstream } from './twilio_helpers.mjs';
 
 const require = createRequire(process.env.NODE_PATH + '/');
 const twilio = require('twilio');
@@ -29,6 +29,28 @@ async function postForm(base, path, params, signature) {
     return fetch(base + path, { method: 'POST', headers, body: new URLSearchParams(params) });
 }
 
+// A signed stream that runs start..stop, so the call registry sees it begin and end.
+function runStream(base, signature, callSid, streamSid) {
+    return new Promise((resolve, reject) => {
+        const ws = new WebSocket(base.replace('http://', 'ws://') + '/media-stream',
+            { headers: { 'X-Twilio-Signature': signature } });
+        ws.on('open', () => {
+            ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
+            ws.send(JSON.stringify({
+                event: 'start', sequenceNumber: '1', streamSid,
+                start: {
+                    accountSid: voiceParams.AccountSid, streamSid, callSid, tracks: ['inbound'],
+                    customParameters: { app: 'echo' },
+                    mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+                },
+            }));
+            ws.send(JSON.stringify({ event: 'stop', sequenceNumber: '2', streamSid }));
+        });
+        ws.on('close', () => resolve());
+        ws.on('error', reject);
+    });
+}
+
 function upgrade(base, signature) {
     return new Promise((resolve) => {
         const headers = signature === undefined ? {} : { 'X-Twilio-Signature': signature };
@@ -49,7 +71,7 @@ describe('signature checks with an auth token configured', () => {
     let cs;
     before(async () => {
         cs = await startCallstream(['--public-url', PUBLIC_URL],
-            { TWILIO_AUTH_TOKEN: AUTH_TOKEN });
+            { TWILIO_AUTH_TOKEN: AUTH_TOKEN, CALLSTREAM_API_TOKEN: API_TOKEN });
     });
     after(async () => {
         await cs?.stop();
@@ -129,7 +151,44 @@ describe('signature checks with an auth token configured', () => {
         assert.equal(await upgrade(cs.base, sign(wss + 'x', {})), 403);
         assert.equal(await upgrade(cs.base, twilio.getExpectedTwilioSignature('wrong', wss, {})), 403);
         assert.ok(!cs.logs().includes(AUTH_TOKEN), 'the auth token appeared in the log');
+        assert.ok(!cs.logs().includes(sign(wss, {})), 'a signature appeared in the log');
         assert.match(cs.logs(), /twilio_signature_rejected/);
+    });
+});
+
+describe('calls seen through webhooks and streams', () => {
+    test('an inbound call from /twiml and its stream show up in GET /calls/{sid}', async () => {
+        const cs = await startCallstream(['--public-url', PUBLIC_URL],
+            { TWILIO_AUTH_TOKEN: AUTH_TOKEN, CALLSTREAM_API_TOKEN: API_TOKEN });
+        try {
+            const callSid = 'CA' + '7'.repeat(32);
+            const params = { ...voiceParams, CallSid: callSid };
+            const res = await postForm(cs.base, '/twiml', params, sign(PUBLIC_URL + '/twiml', params));
+            assert.equal(res.status, 200);
+            const streamSid = 'MZ' + '8'.repeat(32);
+            await runStream(cs.base, sign(PUBLIC_URL.replace('https://', 'wss://') + '/media-stream', {}),
+                callSid, streamSid);
+            // The session reports its end when it finishes, which may trail the close frame.
+            let call;
+            for (let i = 0; i < 100; i++) {
+                call = await (await fetch(`${cs.base}/calls/${callSid}`,
+                    { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
+                if (call.streams?.[0]?.stopped) {
+                    break;
+                }
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            assert.equal(call.sid, callSid);
+            assert.equal(call.from, '+14155551212');
+            assert.equal(call.direction, 'inbound');
+            assert.equal(call.streams.length, 1);
+            assert.equal(call.streams[0].stream_sid, streamSid);
+            assert.equal(call.streams[0].processors, 'echo');
+            assert.notEqual(call.streams[0].stopped, null);
+            assert.deepEqual(call.processors, ['echo']);
+        } finally {
+            await cs.stop();
+        }
     });
 });
 
