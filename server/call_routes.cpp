@@ -5,7 +5,7 @@
 
 #include <boost/url/parse.hpp>
 
-#include "server/form_codec.hpp"
+#include "server/form.hpp"
 #include "server/json_writer.hpp"
 #include "server/log.hpp"
 #include "server/make_call.hpp"
@@ -165,9 +165,9 @@ std::optional<http_response> call_routes::check_webhook_signature(request_contex
     if (ctx.query().find("bodySHA256=") != std::string_view::npos) {
         ok = twilio_validate_with_body(auth_token_, signature, url, req.body());
     } else {
-        form_params params;
+        form_fields params;
         if (req.method() == http::verb::post && is_form(req)) {
-            if (auto decoded = decode_form(req.body())) {
+            if (auto decoded = parse_form(req.body())) {
                 params = std::move(*decoded);
             }
         }
@@ -224,7 +224,7 @@ net::awaitable<http_response> call_routes::make_call(request_context& ctx) {
     if (!call) {
         co_return field_error(req, http::status::bad_request, error.message, error.field);
     }
-    const form_params form = make_call_form(*call, public_url_, media_stream_url(public_url_));
+    const form_fields form = make_call_form(*call, public_url_, media_stream_url(public_url_));
     const call_result result = co_await rest_->create_call(form);
     if (result.outcome != twilio_outcome::ok) {
         log(log_level::warn, "make_call_failed",
@@ -269,12 +269,12 @@ net::awaitable<http_response> call_routes::status_callback(request_context& ctx)
     if (auto refused = check_webhook_signature(ctx)) {
         co_return std::move(*refused);
     }
-    auto form = decode_form(req.body());
+    auto form = parse_form(req.body());
     if (!form) {
         co_return field_error(req, http::status::bad_request, "malformed form body", "");
     }
-    const std::string* sid = find_form_value(*form, "CallSid");
-    if (sid == nullptr || !is_call_sid(*sid)) {
+    const auto sid = form_value(*form, "CallSid");
+    if (!sid || !is_call_sid(*sid)) {
         co_return field_error(req, http::status::bad_request,
                               "CallSid must be CA followed by 32 hex digits", "CallSid");
     }
@@ -290,7 +290,7 @@ net::awaitable<http_response> call_routes::status_callback(request_context& ctx)
         {"SipResponseCode", &u.sip_response_code},
         {"CallDuration", &u.call_duration}};
     for (const auto& [name, field] : fields) {
-        if (const std::string* v = find_form_value(*form, name)) {
+        if (const auto v = form_value(*form, name)) {
             *field = *v;
         }
     }

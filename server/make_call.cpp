@@ -473,21 +473,18 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
     return req;
 }
 
-form_params make_call_form(const make_call_request& req, std::string_view public_url,
+form_fields make_call_form(const make_call_request& req, std::string_view public_url,
                            std::string_view media_stream_url) {
     const std::string status_url = std::string(public_url) + "/status";
-    form_params form = {{"To", req.to}, {"From", req.from}};
+    form_fields form = {{"To", req.to}, {"From", req.from}};
     const std::string twiml = connect_stream_twiml(media_stream_url, req.parameters);
     if (twiml.size() <= twiml_inline_max_chars) {
         form.push_back({"Twiml", twiml});
     } else {
         // Too long to inline: Twilio fetches it from /twiml, which turns the query back into
         // <Parameter>s. The query is form-encoded with the same rules.
-        form_params query;
-        for (const auto& [name, value] : req.parameters) {
-            query.push_back({name, value});
-        }
-        form.push_back({"Url", std::string(public_url) + "/twiml?" + encode_form(query)});
+        const form_fields& query = req.parameters;
+        form.push_back({"Url", std::string(public_url) + "/twiml?" + form_encode(query)});
         form.push_back({"Method", "POST"});
     }
     form.push_back({"StatusCallback", status_url});

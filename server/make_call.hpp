@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/form_codec.hpp"
+#include "server/form.hpp"
 
 namespace callstream::server {
 
@@ -61,7 +61,7 @@ inline constexpr std::size_t twiml_inline_max_chars = 4000;
 
 // The Calls API form for `req`. `public_url` is the https base (no trailing '/'),
 // `media_stream_url` the wss URL of /media-stream.
-form_params make_call_form(const make_call_request& req, std::string_view public_url,
+form_fields make_call_form(const make_call_request& req, std::string_view public_url,
                            std::string_view media_stream_url);
 
 } // namespace callstream::server

@@ -188,13 +188,13 @@ std::string calls_path(const std::string& account_sid, const std::string& call_s
     return path;
 }
 std::string hangup_body() {
-    return encode_form(form_params{form_param{"Status", "completed"}});
+    return form_encode(form_fields{{"Status", "completed"}});
 }
 } // namespace
 
-asio::awaitable<call_result> twilio_rest_client::create_call(const form_params& params) {
+asio::awaitable<call_result> twilio_rest_client::create_call(const form_fields& params) {
     std::string target = calls_path(config_.credentials.account_sid, {});
-    std::string body = encode_form(params);
+    std::string body = form_encode(params);
     co_return co_await post_form(std::move(target), std::move(body));
 }
 

@@ -22,7 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 
-#include "server/form_codec.hpp"
+#include "server/form.hpp"
 
 namespace callstream::server {
 
@@ -70,7 +70,7 @@ class twilio_rest_client {
     twilio_rest_client& operator=(const twilio_rest_client&) = delete;
 
     // POST /2010-04-01/Accounts/{AccountSid}/Calls.json with `params` form-encoded.
-    boost::asio::awaitable<call_result> create_call(const form_params& params);
+    boost::asio::awaitable<call_result> create_call(const form_fields& params);
 
     // POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json with Status=completed.
     // `call_sid` must already be validated (CA + 32 hex): it is put in the path as given.

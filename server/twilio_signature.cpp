@@ -26,25 +26,23 @@ std::string default_port_for(std::string_view scheme) {
 } // namespace
 
 std::string twilio_signature(std::string_view auth_token, std::string_view url,
-                             const form_params& params) {
+                             const form_fields& params) {
     // Sort a copy by name, then by value, and drop exact duplicates: for a repeated name this is
     // twilio-node's "distinct values, sorted", and std::string compares as unsigned bytes.
-    std::vector<const form_param*> sorted;
+    std::vector<const std::pair<std::string, std::string>*> sorted;
     sorted.reserve(params.size());
     for (const auto& p : params) {
         sorted.push_back(&p);
     }
-    std::sort(sorted.begin(), sorted.end(), [](const form_param* a, const form_param* b) {
-        return a->name != b->name ? a->name < b->name : a->value < b->value;
-    });
+    std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return *a < *b; });
     std::string data(url);
-    const form_param* previous = nullptr;
+    const std::pair<std::string, std::string>* previous = nullptr;
     for (const auto* p : sorted) {
         if (previous != nullptr && *previous == *p) {
             continue;
         }
-        data += p->name;
-        data += p->value;
+        data += p->first;
+        data += p->second;
         previous = p;
     }
     std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
@@ -103,7 +101,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 bool twilio_validate(std::string_view auth_token, std::string_view signature, std::string_view url,
-                     const form_params& params) {
+                     const form_fields& params) {
     if (signature.empty()) {
         return false;
     }
@@ -117,7 +115,7 @@ bool twilio_validate(std::string_view auth_token, std::string_view signature, st
 
 bool twilio_validate_upgrade(std::string_view auth_token, std::string_view signature,
                              std::string_view url) {
-    const form_params none;
+    const form_fields none;
     bool ok = twilio_validate(auth_token, signature, url, none);
     const std::string twin = twilio_swap_ws_scheme(url);
     if (twin != url) {

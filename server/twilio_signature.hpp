@@ -17,13 +17,13 @@
 #include <string_view>
 #include <vector>
 
-#include "server/form_codec.hpp"
+#include "server/form.hpp"
 
 namespace callstream::server {
 
 // base64(HMAC-SHA1(auth_token, url + sorted params)). Used by tests and the Twilio stand-in.
 std::string twilio_signature(std::string_view auth_token, std::string_view url,
-                             const form_params& params);
+                             const form_fields& params);
 
 // The URL forms Twilio may have signed: without the port, then with it. A URL Boost.URL cannot
 // parse yields just itself.
@@ -36,7 +36,7 @@ std::string twilio_swap_ws_scheme(std::string_view url);
 
 // True when `signature` matches `url` (any port variant) and `params`.
 bool twilio_validate(std::string_view auth_token, std::string_view signature, std::string_view url,
-                     const form_params& params);
+                     const form_fields& params);
 
 // The WebSocket upgrade: no parameters; tries `url` and its https/wss twin, each port variant.
 bool twilio_validate_upgrade(std::string_view auth_token, std::string_view signature,

@@ -22,15 +22,15 @@ const std::string token = "interop-token-42";
 
 struct sig_case {
     std::string url;
-    form_params params;
+    form_fields params;
     std::string body; // non-empty: the bodySHA256 form
 };
 
 // JSON object for twilio-node: a repeated name becomes an array of its values.
-std::string params_json(const form_params& params) {
+std::string params_json(const form_fields& params) {
     std::map<std::string, std::vector<std::string>> grouped;
     for (const auto& p : params) {
-        grouped[p.name].push_back(p.value);
+        grouped[p.first].push_back(p.second);
     }
     std::string out = "{";
     for (const auto& [name, values] : grouped) {

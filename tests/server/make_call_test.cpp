@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "server/form_codec.hpp"
+#include "server/form.hpp"
 #include "server/make_call.hpp"
 
 using namespace callstream::server;
@@ -20,8 +20,8 @@ std::string error_field(std::string_view body, std::string_view default_from = "
     return error.field;
 }
 
-const std::string* value_of(const form_params& form, std::string_view name) {
-    return find_form_value(form, name);
+std::optional<std::string_view> value_of(const form_fields& form, std::string_view name) {
+    return form_value(form, name);
 }
 
 } // namespace
@@ -66,8 +66,8 @@ TEST(make_call, accepts_every_field) {
     EXPECT_EQ(*value_of(form, "MachineDetection"), "DetectMessageEnd");
     EXPECT_EQ(*value_of(form, "AsyncAmd"), "true");
     EXPECT_EQ(*value_of(form, "Byoc"), "BY0123456789abcdef0123456789ABCDEF");
-    EXPECT_EQ(value_of(form, "Url"), nullptr);
-    const std::string encoded = encode_form(form);
+    EXPECT_FALSE(value_of(form, "Url"));
+    const std::string encoded = form_encode(form);
     EXPECT_NE(encoded.find("&StatusCallbackEvent=answered&StatusCallbackEvent=completed"),
               std::string::npos);
     EXPECT_NE(encoded.find("From=%2B15017122661"), std::string::npos);
@@ -81,14 +81,14 @@ TEST(make_call, sip_headers_and_credentials_are_encoded) {
         "", error);
     ASSERT_TRUE(req) << error.field << ": " << error.message;
     const auto form = make_call_form(*req, "https://p.example", "wss://p.example/media-stream");
-    const std::string encoded = encode_form(form);
+    const std::string encoded = form_encode(form);
     EXPECT_NE(encoded.find("To=sip%3Aalice%40example.com%3A5061%3Btransport%3Dtls%3Bsecure%3Dtrue"
                            "%3FX-Team%3Dblue%26X-Id%3D42"),
               std::string::npos);
     EXPECT_NE(encoded.find("SipAuthPassword=p%26ss+word%2B"), std::string::npos);
-    const auto back = decode_form(encoded);
+    const auto back = parse_form(encoded);
     ASSERT_TRUE(back);
-    EXPECT_EQ(*find_form_value(*back, "SipAuthPassword"), "p&ss word+");
+    EXPECT_EQ(*form_value(*back, "SipAuthPassword"), "p&ss word+");
 }
 
 TEST(make_call, long_twiml_falls_back_to_url) {
@@ -102,14 +102,14 @@ TEST(make_call, long_twiml_falls_back_to_url) {
     auto req = parse_make_call_request(body, "+15005550006", error);
     ASSERT_TRUE(req) << error.field << ": " << error.message;
     const auto form = make_call_form(*req, "https://p.example", "wss://p.example/media-stream");
-    EXPECT_EQ(value_of(form, "Twiml"), nullptr);
-    ASSERT_NE(value_of(form, "Url"), nullptr);
-    const std::string& url = *value_of(form, "Url");
+    EXPECT_FALSE(value_of(form, "Twiml"));
+    ASSERT_TRUE(value_of(form, "Url"));
+    const std::string url(*value_of(form, "Url"));
     EXPECT_EQ(url.rfind("https://p.example/twiml?p0=", 0), 0u) << url.substr(0, 60);
-    const auto query = decode_form(std::string_view(url).substr(url.find('?') + 1));
+    const auto query = parse_form(std::string_view(url).substr(url.find('?') + 1));
     ASSERT_TRUE(query);
     ASSERT_EQ(query->size(), 12u);
-    EXPECT_EQ((*query)[3].value, std::string(400, 'x') + "&");
+    EXPECT_EQ((*query)[3].second, std::string(400, 'x') + "&");
 }
 
 TEST(make_call, every_bad_input_names_its_field) {

@@ -31,7 +31,7 @@ twilio_rest_config config_for(unsigned short port, std::chrono::milliseconds tim
 call_result run_create(asio::io_context& ioc, twilio_rest_client& client) {
     std::optional<call_result> out;
     // Built outside the coroutine: gcc 12 cannot keep string-literal temporaries in its frame.
-    const form_params params{form_param{"To", "+14155551212"}};
+    const form_fields params{{"To", "+14155551212"}};
     asio::co_spawn(
         ioc, [&]() -> asio::awaitable<void> { out = co_await client.create_call(params); },
         asio::detached);

@@ -6,7 +6,7 @@ using namespace callstream::server;
 
 namespace {
 
-const form_params vector_params = {{"CallSid", "CA1234567890ABCDE"},
+const form_fields vector_params = {{"CallSid", "CA1234567890ABCDE"},
                                    {"Caller", "+12349013030"},
                                    {"Digits", "1234"},
                                    {"From", "+12349013030"},
@@ -22,7 +22,7 @@ TEST(twilio_signature, matches_twilio_form_vector) {
 }
 
 TEST(twilio_signature, matches_second_form_vector_and_ignores_param_order) {
-    form_params p = {{"To", "+18005551212"},
+    form_fields p = {{"To", "+18005551212"},
                      {"From", "+14158675310"},
                      {"Digits", "1234"},
                      {"Caller", "+14158675310"},
@@ -44,7 +44,7 @@ TEST(twilio_signature, validates_vector_and_rejects_tampering) {
     EXPECT_FALSE(
         twilio_validate("12345", sig, "http://mycompany.com/myapp.php?foo=1&bar=2", vector_params));
     auto tampered = vector_params;
-    tampered[2].value = "1235";
+    tampered[2].second = "1235";
     EXPECT_FALSE(twilio_validate("12345", sig, vector_url, tampered));
     auto extra = vector_params;
     extra.push_back({"Extra", ""});
@@ -89,9 +89,9 @@ TEST(twilio_signature, url_variants) {
 TEST(twilio_signature, repeated_keys_use_distinct_sorted_values) {
     // twilio-node: Array.from(new Set(values)).sort(), each appended as name+value.
     const std::string url = "https://example.com/status";
-    const form_params repeated = {
+    const form_fields repeated = {
         {"Event", "ringing"}, {"A", "1"}, {"Event", "answered"}, {"Event", "ringing"}};
-    const form_params canonical = {{"A", "1"}, {"Event", "answered"}, {"Event", "ringing"}};
+    const form_fields canonical = {{"A", "1"}, {"Event", "answered"}, {"Event", "ringing"}};
     EXPECT_EQ(twilio_signature("tok", url, repeated), twilio_signature("tok", url, canonical));
     EXPECT_NE(twilio_signature("tok", url, repeated),
               twilio_signature("tok", url, {{"A", "1"}, {"Event", "ringing"}}));
