@@ -412,6 +412,11 @@ std::optional<make_call_request> parse_make_call_request(std::string_view body,
         error = {"to", "to is required: an E.164 number like +14155551212 or a sip: URI"};
         return std::nullopt;
     }
+    if (req.to.substr(0, 5) == "sips:") {
+        error = {"to", "sips: URIs are not supported: use sip:…;transport=tls;secure=true for TLS "
+                       "signalling and SRTP"};
+        return std::nullopt;
+    }
     if (req.to.substr(0, 4) == "sip:") {
         std::string why;
         if (!is_sip_uri(req.to, why)) {

@@ -29,7 +29,7 @@ describe('make-call against the Twilio stand-in', () => {
             '--twilio-ca-file', standin.caFile, '--twilio-timeout-ms', '1500'], twilioEnv());
     });
     after(async () => {
-        await cs?.stop();
+        assert.equal(await cs.stop(), 0, cs.logs());
         await standin?.close();
     });
 
@@ -291,7 +291,7 @@ describe('make-call configuration', () => {
             assert.deepEqual(standin.violations, []);
             assert.equal(standin.requests[0].auth, 'Basic ' + Buffer.from(`${apiKey}:key-secret`).toString('base64'));
         } finally {
-            await cs.stop();
+            assert.equal(await cs.stop(), 0, cs.logs());
             await standin.close();
         }
     });
@@ -307,7 +307,7 @@ describe('make-call configuration', () => {
             assert.match(r.json.error, /TLS handshake/);
             assert.equal(standin.requests.length, 0);
         } finally {
-            await cs.stop();
+            assert.equal(await cs.stop(), 0, cs.logs());
             await standin.close();
         }
     });
@@ -315,19 +315,19 @@ describe('make-call configuration', () => {
     test('without a token, public URL or credentials /make-call says what to set', async () => {
         let cs = await startCallstream(['--public-url', PUBLIC_URL], twilioEnv({ CALLSTREAM_API_TOKEN: '' }));
         let r = await makeCall(cs.base, { to: '+14155551212' });
-        await cs.stop();
+        assert.equal(await cs.stop(), 0, cs.logs());
         assert.equal(r.status, 503);
         assert.match(r.json.error, /CALLSTREAM_API_TOKEN|--api-token/);
 
         cs = await startCallstream([], twilioEnv());
         r = await makeCall(cs.base, { to: '+14155551212' });
-        await cs.stop();
+        assert.equal(await cs.stop(), 0, cs.logs());
         assert.equal(r.status, 503);
         assert.match(r.json.error, /--public-url/);
 
         cs = await startCallstream(['--public-url', PUBLIC_URL], { CALLSTREAM_API_TOKEN: API_TOKEN });
         r = await makeCall(cs.base, { to: '+14155551212' });
-        await cs.stop();
+        assert.equal(await cs.stop(), 0, cs.logs());
         assert.equal(r.status, 503);
         assert.match(r.json.error, /TWILIO_ACCOUNT_SID/);
     });

@@ -74,7 +74,7 @@ describe('signature checks with an auth token configured', () => {
             { TWILIO_AUTH_TOKEN: AUTH_TOKEN, CALLSTREAM_API_TOKEN: API_TOKEN });
     });
     after(async () => {
-        await cs?.stop();
+        assert.equal(await cs.stop(), 0, cs.logs());
     });
 
     test('/twiml accepts twilio-signed form webhooks and refuses tampered ones', async () => {
@@ -187,7 +187,7 @@ describe('calls seen through webhooks and streams', () => {
             assert.notEqual(call.streams[0].stopped, null);
             assert.deepEqual(call.processors, ['echo']);
         } finally {
-            await cs.stop();
+            assert.equal(await cs.stop(), 0, cs.logs());
         }
     });
 });
@@ -201,7 +201,7 @@ describe('signature checks switched off', () => {
             assert.equal((await postForm(cs.base, '/status', voiceParams)).status, 204);
             assert.equal(await upgrade(cs.base), 101);
         } finally {
-            await cs.stop();
+            assert.equal(await cs.stop(), 0, cs.logs());
         }
     });
 
@@ -211,7 +211,7 @@ describe('signature checks switched off', () => {
             assert.equal((await postForm(cs.base, '/twiml', voiceParams, 'bogus')).status, 200);
             assert.match(cs.logs(), /twilio_signatures_off/);
         } finally {
-            await cs.stop();
+            assert.equal(await cs.stop(), 0, cs.logs());
         }
     });
 });
