@@ -96,7 +96,7 @@ TEST(spsc_ring, two_thread_stress_keeps_order_and_loses_nothing) {
         std::uint64_t seq = 0;
         std::uint64_t check = 0; // a second word so torn reads would show
     };
-    spsc_ring<item> ring(64);
+    spsc_ring<item> ring(256);
     std::thread producer([&] {
         for (std::uint64_t i = 0; i < items;) {
             // Mix the copy and in-place forms.

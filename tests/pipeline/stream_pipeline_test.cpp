@@ -371,6 +371,32 @@ TEST(stream_pipeline, dsp_mode_200_streams_2_workers_2_producers_lose_nothing) {
     EXPECT_GE(wakeups.load(), 200U);
 }
 
+// The network side is woken once per burst: the callback fires when the outbound ring goes
+// from empty to non-empty, and not again until drain() has run.
+TEST(stream_pipeline, output_ready_fires_once_per_burst_not_per_frame) {
+    dsp_pool pool(1);
+    pipeline_options options;
+    options.dsp = &pool;
+    options.inbound_capacity = 128;
+    options.outbound_capacity = 128;
+    stream_pipeline p(echo_chain(), options);
+    std::atomic<int> wakes{0};
+    p.set_output_ready([&] { wakes.fetch_add(1); });
+    p.start({});
+    const auto frames = tone_frames(50, 300.0);
+    for (const auto& f : frames) {
+        p.push_audio(f, 0);
+    }
+    ASSERT_TRUE(wait_until([&] { return p.counters().frames_out == 50; }));
+    EXPECT_EQ(wakes.load(), 1);
+    collector out;
+    EXPECT_EQ(p.drain(out), 50U);
+    p.push_audio(frames[0], 0);
+    ASSERT_TRUE(wait_until([&] { return wakes.load() == 2; }));
+    EXPECT_EQ(p.drain(out), 1U);
+    EXPECT_EQ(p.counters().frames_out, 51U);
+}
+
 TEST(stream_pipeline, a_stalled_consumer_drops_and_counts_instead_of_blocking) {
     dsp_pool pool(1);
     auto t = std::make_shared<tally>();
