@@ -4,6 +4,7 @@
 // "calls_per_core" is how many calls one core could resample at that cost: a call moves 50
 // frames a second each way, so calls = 1 s / (ns per frame both ways x 50).
 
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <numbers>
@@ -192,8 +193,10 @@ void BM_inline_echo_pipeline(benchmark::State& state) {
 }
 BENCHMARK(BM_inline_echo_pipeline)->Arg(8000)->Arg(16000);
 
-// DSP mode: Arg(0) streams on one worker, one frame pushed to each, then drained back on this
-// (the network) thread; reports frames/s through the whole hand-off and back.
+// DSP mode: Arg(0) streams on one worker, echo at Arg(1) Hz. Each iteration pushes one frame
+// to every stream, sleeps until every stream's output-ready callback has fired (as the server's
+// posted drains would), and drains them all on this (the network) thread. Reports frames/s
+// through the whole hand-off and back.
 void BM_dsp_round_trip(benchmark::State& state) {
     const auto streams = static_cast<std::size_t>(state.range(0));
     const auto rate_hz = static_cast<std::uint32_t>(state.range(1));
@@ -205,26 +208,36 @@ void BM_dsp_round_trip(benchmark::State& state) {
         std::uint32_t rate_hz() const noexcept override { return rate; }
         void on_audio(const audio_frame& in, processor_output& out) override { out.send_audio(in); }
     };
+    std::atomic<std::uint32_t> ready{0};
     for (std::size_t i = 0; i < streams; ++i) {
         stream_pipeline::processor_chain chain;
         chain.push_back(std::make_unique<echo_at>(rate_hz));
         pipeline_options options;
         options.dsp = &pool;
         pipelines.push_back(std::make_unique<stream_pipeline>(std::move(chain), options));
+        pipelines.back()->set_output_ready([&ready] {
+            ready.fetch_add(1, std::memory_order_acq_rel);
+            ready.notify_one();
+        });
         pipelines.back()->start({});
     }
     std::vector<std::uint8_t> ulaw(telephony_frame_samples);
     callstream::codec::ulaw_encode(tone(8000, telephony_frame_samples), ulaw);
+    std::size_t drained = 0;
     for (auto _ : state) {
         for (auto& p : pipelines) {
             p->push_audio(ulaw, 0);
         }
-        std::size_t got = 0;
-        while (got < streams) {
-            for (auto& p : pipelines) {
-                got += p->drain([](const outbound_event&) {});
-            }
+        for (std::uint32_t seen = ready.load(); seen < streams; seen = ready.load()) {
+            ready.wait(seen);
         }
+        ready.store(0);
+        for (auto& p : pipelines) {
+            drained += p->drain([](const outbound_event&) {});
+        }
+    }
+    if (drained != static_cast<std::size_t>(state.iterations()) * streams) {
+        state.SkipWithError("lost frames");
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(streams));
     pipelines.clear();

@@ -225,8 +225,11 @@ INSTANTIATE_TEST_SUITE_P(
                       floor_row{"libsamplerate:linear", 24, 6.5, 1},
                       floor_row{"libsamplerate:zero-order-hold", 10, 3.5, 1},
                       floor_row{"speex:0", 55, 8, -22}, floor_row{"speex:1", 72, 7, -60},
-                      floor_row{"speex:3", 85, 1.5, -75}, floor_row{"speex:5", 85, 0.1, -100},
-                      floor_row{"speex:7", 85, 0.1, -100}, floor_row{"speex:10", 85, 0.1, -100}),
+                      floor_row{"speex:2", 74, 3.2, -62}, floor_row{"speex:3", 85, 1.5, -75},
+                      floor_row{"speex:4", 85, 0.1, -82}, floor_row{"speex:5", 85, 0.1, -100},
+                      floor_row{"speex:6", 85, 0.1, -100}, floor_row{"speex:7", 85, 0.1, -100},
+                      floor_row{"speex:8", 85, 0.1, -100}, floor_row{"speex:9", 85, 0.1, -100},
+                      floor_row{"speex:10", 85, 0.1, -100}),
     [](const auto& info) {
         std::string name = info.param.spec;
         std::replace_if(
