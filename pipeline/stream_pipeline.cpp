@@ -323,6 +323,9 @@ void stream_pipeline::start(const stream_info& info) {
 }
 
 void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+    if (core_->stop_called_) {
+        return;
+    }
     bool queued = false;
     while (!ulaw.empty()) {
         const std::size_t n = std::min(ulaw.size(), telephony_frame_samples);
@@ -347,6 +350,9 @@ void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_
 }
 
 void stream_pipeline::push_dtmf(char digit) {
+    if (core_->stop_called_) {
+        return;
+    }
     if (!dsp_mode()) {
         core_->do_dtmf(digit);
         return;
@@ -362,6 +368,9 @@ void stream_pipeline::push_dtmf(char digit) {
 }
 
 void stream_pipeline::push_mark(std::string_view name) {
+    if (core_->stop_called_) {
+        return;
+    }
     if (!dsp_mode()) {
         core_->do_mark(name);
         return;

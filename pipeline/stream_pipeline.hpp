@@ -74,17 +74,21 @@ struct pipeline_counters {
     std::size_t outbound_capacity = 0;
 };
 
+inline constexpr std::size_t stream_pipeline_default_outbound = 128;
+
 struct pipeline_options {
-    resampler_spec resampler{};          // default: default_resampler_spec
-    dsp_pool* dsp = nullptr;             // null: inline mode. Must outlive the pipeline.
-    std::size_t inbound_capacity = 64;   // events (DSP mode): ~1.3 s of 20 ms frames
-    std::size_t outbound_capacity = 256; // events: ~5 s of 20 ms frames
+    resampler_spec resampler{};        // default: default_resampler_spec
+    dsp_pool* dsp = nullptr;           // null: inline mode. Must outlive the pipeline.
+    std::size_t inbound_capacity = 64; // events (DSP mode): ~1.3 s of 20 ms frames
+    std::size_t outbound_capacity = stream_pipeline_default_outbound; // ~2.5 s of 20 ms frames
 };
 
 class stream_pipeline {
   public:
     using processor_chain = std::vector<std::unique_ptr<processor>>;
-    static constexpr std::size_t outbound_capacity = 256; // the default, in events
+    // The default outbound ring, in events (~420 bytes each: ~54 KiB per stream, plus ~28 KiB
+    // of inbound ring in DSP mode). Play-style processors send up to ~1 s ahead.
+    static constexpr std::size_t outbound_capacity = stream_pipeline_default_outbound;
 
     // Builds the converters each processor's rate_hz() needs (throws std::invalid_argument for
     // a rate outside 8/16/24/48 kHz). Takes ownership of the chain.
@@ -103,6 +107,8 @@ class stream_pipeline {
     void push_dtmf(char digit);
     // Twilio echoed our mark `name` (at most outbound_event::max_mark_name bytes are kept).
     void push_mark(std::string_view name);
+    // Ends the stream: processors get on_stop once (after the frames already queued, in DSP
+    // mode). push_* after stop() are ignored.
     void stop();
 
     // Hands every pending outbound event to `sink` in order; returns how many. Call after each

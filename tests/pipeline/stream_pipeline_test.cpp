@@ -490,8 +490,11 @@ TEST(stream_pipeline, inline_stop_runs_once_and_destruction_stops_a_started_stre
         p.push_mark("m1");
         p.stop();
         p.stop();
+        p.push_audio(tone_frames(1, 300.0)[0], 0);
+        p.push_mark("late");
     }
     EXPECT_EQ(t->stops.load(), 1);
+    EXPECT_EQ(t->frames.load() + t->frames_after_stop.load(), 0) << "nothing after stop";
     EXPECT_EQ(t->marks.load(), 1);
     auto u = std::make_shared<tally>();
     { stream_pipeline p(counting_chain(u)); }
