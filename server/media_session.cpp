@@ -86,6 +86,7 @@ class media_session final : public media_session_handle,
     void on_read_error(const beast::error_code& ec);
     void fail(websocket::close_code code, std::string_view text, close_reason why);
     void start_close(const websocket::close_reason& cr);
+    void arm_close_deadline();
     void flush_pipeline();
     void do_write();
     void on_write(const beast::error_code& ec, std::size_t bytes);
@@ -265,6 +266,8 @@ void media_session<Stream>::handle_message(std::string_view text, std::size_t ca
         close_after_flush_ = true;
         if (!writing_ && outbox_.empty()) {
             start_close(make_close(websocket::close_code::normal, "stream stopped"));
+        } else {
+            arm_close_deadline(); // a peer that stopped reading must not hold the flush open
         }
         return;
     case inbound_event::unknown:
@@ -366,17 +369,21 @@ void media_session<Stream>::start_close(const websocket::close_reason& cr) {
         outbox_bytes_ -= outbox_.back().text.size();
         outbox_.pop_back();
     }
-    // A peer that never reads can leave our close frame (or a write) stuck behind a full
-    // socket buffer; the timer cuts the TCP connection so the session is freed regardless.
+    arm_close_deadline();
+    ws_.async_close(cr, [self = this->shared_from_this()](const beast::error_code&) {
+        self->close_timer_.cancel();
+    });
+}
+
+// A peer that never reads can leave our close frame (or a write) stuck behind a full socket
+// buffer; the timer cuts the TCP connection so the session is freed regardless.
+template <typename Stream> void media_session<Stream>::arm_close_deadline() {
     close_timer_.expires_after(ctx_->cfg.handshake_timeout);
     close_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
         if (!ec) {
             beast::error_code ignored;
             beast::get_lowest_layer(self->ws_).socket().close(ignored);
         }
-    });
-    ws_.async_close(cr, [self = this->shared_from_this()](const beast::error_code&) {
-        self->close_timer_.cancel();
     });
 }
 
