@@ -61,6 +61,7 @@ void usage() {
            "  --find-resolution F  bisect until the bracket is within F of its low end (0.05)\n"
            "  --p99-ms MS          round-trip p99 limit (default 20)\n"
            "  --max-jitter-ms MS   generator send-jitter p99 above which a run is INVALID (2)\n"
+           "  --pause S            seconds between --find-max runs (default 1)\n"
            "  --json               print one JSON document instead of text\n";
 }
 
@@ -111,6 +112,8 @@ bool parse(int argc, char** argv, options& o) {
             o.p99_ms = std::stod(next());
         } else if (a == "--max-jitter-ms") {
             o.load.max_jitter_p99_ms = std::stod(next());
+        } else if (a == "--pause") {
+            o.pause_s = std::stod(next());
         } else if (a == "--json") {
             o.json = true;
         } else if (a == "--help" || a == "-h") {
