@@ -45,6 +45,10 @@ std::shared_ptr<net::ssl::context> make_tls_context(const std::string& cert_file
                                  "': " + ec.message() + "; " + openssl_error_text());
     }
     ctx->use_private_key_file(key_file, net::ssl::context::pem, ec);
+    if (ec && ec.message().find("mismatch") != std::string::npos) {
+        throw std::runtime_error("TLS private key '" + key_file +
+                                 "' does not match the certificate '" + cert_file + "'");
+    }
     if (ec) {
         throw std::runtime_error("cannot load TLS private key '" + key_file + "': " + ec.message() +
                                  "; " + openssl_error_text());
