@@ -167,6 +167,10 @@ template <class Ws> class load_stream {
         beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ec);
         if constexpr (std::is_same_v<Ws, tls_ws>) {
             SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), setup_.config->host.c_str());
+            if (!setup_.config->tls_insecure) {
+                ws_.next_layer().set_verify_callback(
+                    net::ssl::host_name_verification(setup_.config->host));
+            }
             ws_.next_layer().async_handshake(net::ssl::stream_base::client,
                                              [this](beast::error_code e) {
                                                  if (e) {
