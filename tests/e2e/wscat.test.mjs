@@ -23,12 +23,18 @@ test('wscat typed session gets its media frame echoed', async () => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    await new Promise((r) => setTimeout(r, 500)); // let it connect, as a person would
+    // Type only once wscat shows its prompt, i.e. is connected, as a person would.
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`wscat did not connect: ${out}`)), 15000);
+      const check = () => { if (out.includes('>')) { clearTimeout(timer); resolve(); } };
+      child.stdout.on('data', check);
+      check();
+    });
     for (const line of lines) {
       child.stdin.write(line + '\n');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const timer = setTimeout(() => child.kill(), 5000);
+    const timer = setTimeout(() => child.kill(), 15000);
     await exited; // the server closes the socket after stop, which ends wscat
     clearTimeout(timer);
     const echoed = `{"event":"media","streamSid":"${sid}","media":{"payload":"${frame.toString('base64')}"}}`;
