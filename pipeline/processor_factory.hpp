@@ -7,12 +7,17 @@
 #include <string>
 #include <string_view>
 
+#include "pipeline/resampler.hpp"
 #include "pipeline/stream_pipeline.hpp"
 
 namespace callstream::pipeline {
 
 struct processor_config {
     std::string default_app = "echo";
+    // Resampler for processors that do not run at 8 kHz (--resampler): "speex:0..10" or
+    // "libsamplerate:sinc-best|sinc-medium|sinc-fastest|zero-order-hold|linear". Check it at
+    // startup with parse_resampler_spec() (pipeline/resampler.hpp) and refuse to start on error.
+    std::string resampler = std::string(default_resampler_spec);
 };
 
 struct processor_chain_result {
