@@ -312,6 +312,19 @@ describe('make-call configuration', () => {
         }
     });
 
+    test('bad Twilio settings stop the server at startup with a clear message', async () => {
+        for (const [args, env, message] of [
+            [['--public-url', 'ftp://x.example'], twilioEnv(), /--public-url must look like/],
+            [['--twilio-api-base', 'http://api.twilio.com'], twilioEnv(), /must be an https:\/\/ URL/],
+            [['--twilio-ca-file', '/nonexistent/ca.pem'], twilioEnv(), /cannot load CA certificates/],
+            [[], twilioEnv({ TWILIO_API_KEY: 'SK' + '1'.repeat(32) }), /TWILIO_API_SECRET/],
+            [[], twilioEnv({ TWILIO_ACCOUNT_SID: 'AC123' }), /TWILIO_ACCOUNT_SID must be/],
+            [['--twilio-timeout-ms', '0'], twilioEnv(), /--twilio-timeout-ms/],
+        ]) {
+            await assert.rejects(startCallstream(args, env), message, args.join(' '));
+        }
+    });
+
     test('without a token, public URL or credentials /make-call says what to set', async () => {
         let cs = await startCallstream(['--public-url', PUBLIC_URL], twilioEnv({ CALLSTREAM_API_TOKEN: '' }));
         let r = await makeCall(cs.base, { to: '+14155551212' });

@@ -79,6 +79,7 @@ TEST(twilio_rest_client, refused_connection_is_connect_failed) {
     EXPECT_EQ(r.outcome, twilio_outcome::connect_failed);
     EXPECT_NE(r.detail.find("refused"), std::string::npos) << r.detail;
     EXPECT_EQ(r.http_status, 0u);
+    EXPECT_EQ(client.connections_opened(), 1u);
 }
 
 TEST(twilio_rest_client, silent_server_times_out) {
