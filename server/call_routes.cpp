@@ -189,8 +189,13 @@ std::optional<http_response> call_routes::check_upgrade_signature(request_contex
         return std::nullopt;
     }
     const auto& req = ctx.request;
-    // Twilio signs the wss:// URL written in our TwiML; the https:// twin is tried as well.
-    const std::string url = twilio_swap_ws_scheme(signed_base(ctx) + std::string(req.target()));
+    // Twilio signs the wss:// URL written in our TwiML (always wss, as media_stream_url()
+    // writes it, even when the base we see is plain http behind a proxy); the https:// twin is
+    // tried as well.
+    std::string url = signed_base(ctx) + std::string(req.target());
+    if (const auto scheme_end = url.find("://"); scheme_end != std::string::npos) {
+        url.replace(0, scheme_end, "wss");
+    }
     const std::string_view signature = req["X-Twilio-Signature"];
     if (twilio_validate_upgrade(auth_token_, signature, url)) {
         return std::nullopt;

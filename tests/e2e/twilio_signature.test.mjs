@@ -192,6 +192,22 @@ describe('calls seen through webhooks and streams', () => {
     });
 });
 
+describe('signature checks without --public-url', () => {
+    test('the URL comes from the Host header; the upgrade is checked as wss:// even over plain ws', async () => {
+        const cs = await startCallstream([], { TWILIO_AUTH_TOKEN: AUTH_TOKEN });
+        try {
+            const host = `127.0.0.1:${cs.port}`;
+            assert.equal(await upgrade(cs.base, sign(`wss://${host}/media-stream`, {})), 101);
+            assert.equal(await upgrade(cs.base, sign(`wss://other.example/media-stream`, {})), 403);
+            const path = '/twiml?app=echo';
+            assert.equal((await postForm(cs.base, path, voiceParams, sign(`http://${host}${path}`, voiceParams))).status, 200);
+            assert.equal((await postForm(cs.base, path, voiceParams, sign(`${PUBLIC_URL}${path}`, voiceParams))).status, 403);
+        } finally {
+            assert.equal(await cs.stop(), 0, cs.logs());
+        }
+    });
+});
+
 describe('signature checks switched off', () => {
     test('--no-verify-signatures accepts unsigned webhooks and upgrades', async () => {
         const cs = await startCallstream(['--public-url', PUBLIC_URL, '--no-verify-signatures'],
