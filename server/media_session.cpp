@@ -306,7 +306,23 @@ template <typename Stream> void media_session<Stream>::on_start() {
         fail(websocket::close_code::policy_error, chain.error, close_reason::bad_app);
         return;
     }
-    pipeline_ = std::make_unique<pipeline::stream_pipeline>(std::move(chain.chain));
+    try {
+        pipeline_ =
+            std::make_unique<pipeline::stream_pipeline>(std::move(chain.chain), ctx_->pipeline);
+    } catch (const std::exception& e) {
+        fail(websocket::close_code::policy_error, e.what(), close_reason::bad_app);
+        return;
+    }
+    if (pipeline_->dsp_mode()) {
+        // Called on a DSP worker when output appears (once per burst): hop to our thread.
+        pipeline_->set_output_ready([weak = this->weak_from_this(), executor = ws_.get_executor()] {
+            net::post(executor, [weak] {
+                if (auto self = weak.lock()) {
+                    self->flush_pipeline();
+                }
+            });
+        });
+    }
     writer_.set_stream_sid(info_.stream_sid);
     ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid);
     state_ = state::streaming;
