@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_helpers.mjs';
+import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
 import { makeCertificates, startStandin } from './twilio_standin.mjs';
 
 const certDir = makeCertificates();

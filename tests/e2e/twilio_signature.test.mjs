@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { API_TOKEN, AUTH_TOKEN, PUBLIC_URL, startCallstream } from './twilio_helpers.mjs';
+import { API_TOKEN, AUTH_TOKEN, PUBLIC_URL, startCallstream } from './twilio_support.mjs';
 
 const require = createRequire(process.env.NODE_PATH + '/');
 const twilio = require('twilio');
