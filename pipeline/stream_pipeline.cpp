@@ -230,14 +230,41 @@ struct stream_pipeline::core final : dsp_task {
         }
         drain_inbound();
         if (!stopped_ && stop_pending_.load(std::memory_order_acquire)) {
-            drain_inbound(); // anything pushed before stop() is visible now
+            drain_inbound(true); // anything pushed before stop() is visible now
             stopped_ = true;
             do_stop();
         }
     }
 
-    void drain_inbound() {
-        inbound_->consume_all([this](inbound_event& ev) {
+    // Room for what one more caller frame can produce: one frame per processor, plus the slots
+    // kept for marks and clears.
+    bool outbound_has_room() noexcept {
+        return outbound_.producer_size() + control_reserve_ + chain_.size() < outbound_.capacity();
+    }
+
+    // `force` (at stop) processes everything; output that finds no room is dropped and counted.
+    void drain_inbound(bool force = false) {
+        // Backpressure instead of loss: when the network side has not drained our output, the
+        // caller's frames wait in the inbound ring; drain() schedules this task again.
+        while (inbound_event* ev_ptr = inbound_->front()) {
+            if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio &&
+                !outbound_has_room()) {
+                // Dekker-style handshake with drain_into(): either it sees the flag and
+                // reschedules us, or we see the room it made and carry on.
+                waiting_for_room_.store(true, std::memory_order_seq_cst);
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                if (!outbound_has_room()) {
+                    return;
+                }
+                waiting_for_room_.store(false, std::memory_order_relaxed);
+            }
+            process_inbound(*ev_ptr);
+            inbound_->pop_front();
+        }
+    }
+
+    void process_inbound(inbound_event& ev) {
+        {
             if (stopped_) {
                 return; // after on_stop nothing more reaches the processors
             }
@@ -252,12 +279,13 @@ struct stream_pipeline::core final : dsp_task {
                 do_mark({ev.name.data(), ev.size});
                 break;
             }
-        });
+        }
     }
 
     void schedule() { dsp_->schedule(worker_, *this); }
 
     // ---- state -------------------------------------------------------------------------
+    std::atomic<bool> waiting_for_room_{false}; // worker paused on a full outbound ring
 
     processor_chain chain_;
     std::vector<output> outputs_;
@@ -405,7 +433,14 @@ void stream_pipeline::stop() {
 std::size_t stream_pipeline::drain_into(void (*sink)(void*, const outbound_event&), void* ctx) {
     // Clear before draining: output added from now on posts a new wake-up.
     core_->notify_pending_.exchange(false, std::memory_order_acq_rel);
-    return core_->outbound_.consume_all([&](const outbound_event& ev) { sink(ctx, ev); });
+    const std::size_t n =
+        core_->outbound_.consume_all([&](const outbound_event& ev) { sink(ctx, ev); });
+    // The worker stopped taking caller frames because this ring was full: room again, resume.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (n > 0 && core_->waiting_for_room_.exchange(false, std::memory_order_seq_cst)) {
+        core_->schedule();
+    }
+    return n;
 }
 
 bool stream_pipeline::has_output() const noexcept {

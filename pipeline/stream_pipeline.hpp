@@ -21,9 +21,11 @@
 // converted once per distinct rate the chain needs, and each processor's output is converted
 // back to 8 kHz by its own converter (never at 8 kHz; docs/pipeline.md has the delays).
 //
-// Backpressure: rings are bounded. A full inbound ring drops the event; outbound media is
-// dropped when the ring is nearly full (the last eighth is kept for marks and clears); every
-// drop is counted. Nothing ever blocks.
+// Backpressure: rings are bounded and nothing ever blocks. In DSP mode a worker whose outbound
+// ring is nearly full (the last eighth is kept for marks and clears) stops taking caller frames,
+// which wait in the inbound ring until drain() makes room and resumes it; only a full inbound
+// ring drops (and counts) an event. Inline, and for output a processor emits beyond that room
+// (e.g. a prompt played ahead), outbound media is dropped and counted.
 //
 // Lifetime: the pipeline may be destroyed at any time, also while its worker still holds
 // frames: the worker keeps the shared state alive until it has finished with it. Destroying a

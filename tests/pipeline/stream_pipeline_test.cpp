@@ -397,7 +397,9 @@ TEST(stream_pipeline, output_ready_fires_once_per_burst_not_per_frame) {
     EXPECT_EQ(p.counters().frames_out, 51U);
 }
 
-TEST(stream_pipeline, a_stalled_consumer_drops_and_counts_instead_of_blocking) {
+// Nothing accepted is lost: a network side that does not drain makes the worker pause with the
+// caller's frames waiting in the inbound ring; draining resumes it.
+TEST(stream_pipeline, a_stalled_consumer_pauses_the_worker_and_loses_nothing) {
     dsp_pool pool(1);
     auto t = std::make_shared<tally>();
     pipeline_options options;
@@ -408,20 +410,27 @@ TEST(stream_pipeline, a_stalled_consumer_drops_and_counts_instead_of_blocking) {
     p.start({});
     const auto frames = tone_frames(100, 500.0);
     for (const auto& f : frames) {
-        p.push_audio(f, 0); // and never drain: the network side is stalled
+        p.push_audio(f, 0); // and do not drain: the network side is stalled
     }
-    ASSERT_TRUE(wait_until([&] { return p.counters().frames_in == 100; }));
-    const auto c = p.counters();
-    EXPECT_EQ(c.frames_out, 13U); // 16 - 2 reserved - the start mark
-    EXPECT_EQ(c.frames_dropped, 87U);
-    EXPECT_EQ(c.outbound_depth, 14U);
-    p.push_dtmf('1'); // its clear still fits in the reserve
-    ASSERT_TRUE(wait_until([&] { return t->dtmf.load() == 1; }));
+    // The worker fills the ring up to the reserve (start mark + 12 frames), then waits.
+    ASSERT_TRUE(wait_until([&] { return p.counters().outbound_depth == 13U; }));
+    auto c = p.counters();
+    EXPECT_EQ(c.frames_out, 12U);
+    EXPECT_EQ(c.frames_dropped, 0U);
+    EXPECT_EQ(c.inbound_depth + c.frames_in, 100U);
+    p.push_dtmf('1'); // queued behind the waiting audio, never dropped
     collector out;
-    EXPECT_EQ(p.drain(out), 15U);
-    EXPECT_EQ(out.clears, 1U);
+    ASSERT_TRUE(wait_until([&] {
+        p.drain(out);
+        return p.counters().frames_out == 100U && t->dtmf.load() == 1;
+    }));
+    p.drain(out);
+    c = p.counters();
+    EXPECT_EQ(c.frames_dropped, 0U);
+    EXPECT_EQ(c.inbound_dropped, 0U);
+    EXPECT_EQ(out.media.size(), 100U * 160U);
     EXPECT_EQ(out.marks.size(), 1U);
-    EXPECT_EQ(p.counters().control_dropped, 0U);
+    EXPECT_EQ(out.clears, 1U);
 }
 
 TEST(stream_pipeline, a_stalled_worker_makes_the_network_side_drop_and_count) {
