@@ -514,6 +514,12 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     }
     // Finalise: EOS page, closed files.
     if (f.opus != nullptr) {
+        if (f.frames == 0) {
+            // libopusenc asserts when draining a stream that never got audio: give it 20 ms.
+            std::fill(f.opus_resampled.begin(), f.opus_resampled.end(), std::int16_t{0});
+            ope_encoder_write(f.opus, f.opus_resampled.data(),
+                              static_cast<int>(opt.opus_rate_hz * frame_ms / 1000));
+        }
         ope_encoder_drain(f.opus);
         ope_encoder_destroy(f.opus); // closes opus_fd through the close callback
         f.opus = nullptr;
