@@ -33,9 +33,11 @@ namespace callstream::pipeline {
 
 struct play_options {
     std::filesystem::path prompts_dir = "prompts";
-    int lead_ms = 1000;         // how far ahead of the caller's media clock we send
-    std::string vad = "webrtc"; // barge-in detector: "webrtc", "energy" or "none"
-    bool barge_in = true;       // speech onset or DTMF '#'/'*' cuts the prompt
+    int lead_ms = 1000; // how far ahead of the caller's media clock we send
+    // Barge-in detector: "energy" (the default: no false triggers in noise, see
+    // docs/processors.md), "webrtc", "webrtc+energy" or "none".
+    std::string vad = "energy";
+    bool barge_in = true; // speech onset or DTMF '#'/'*' cuts the prompt
 };
 
 struct play_stats {

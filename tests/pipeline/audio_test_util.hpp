@@ -177,8 +177,10 @@ inline double snr_db(const std::vector<std::int16_t>& ref, const std::vector<std
     return 10.0 * std::log10((sig + 1e-9) / (err + 1e-9));
 }
 
-// First 10 ms block (8 kHz) whose RMS is within 35 dB of the loudest block: the speech onset.
-inline std::size_t energy_onset_sample(const std::vector<std::int16_t>& pcm, std::size_t from = 0) {
+// First 10 ms block (8 kHz) from `from` whose RMS is within `below_peak_db` of the loudest
+// block: the speech onset in clean speech.
+inline std::size_t energy_onset_sample(const std::vector<std::int16_t>& pcm, std::size_t from = 0,
+                                       double below_peak_db = 35.0) {
     double peak = 0;
     std::vector<double> rms;
     for (std::size_t i = 0; i + 80 <= pcm.size(); i += 80) {
@@ -190,7 +192,7 @@ inline std::size_t energy_onset_sample(const std::vector<std::int16_t>& pcm, std
         peak = std::max(peak, rms.back());
     }
     for (std::size_t b = from / 80; b < rms.size(); ++b) {
-        if (rms[b] > peak * std::pow(10.0, -35.0 / 20.0)) {
+        if (rms[b] > peak * std::pow(10.0, -below_peak_db / 20.0)) {
             return b * 80;
         }
     }
