@@ -285,9 +285,12 @@ void recording_writer::sync() {
     std::unique_lock lock(mutex_);
     // Two full passes: the first may have started before the caller's last push.
     const std::uint64_t target = pass_ + 2;
-    wake_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return pass_ >= target || quit_; });
+    while (pass_ < target && !quit_) {
+        wake_ = true; // each pass consumes the wake-up: ask again for the second one
+        cv_.notify_all();
+        const std::uint64_t seen = pass_;
+        cv_.wait(lock, [&] { return pass_ != seen || quit_; });
+    }
 }
 
 recording_stats recording_writer::stats() const {

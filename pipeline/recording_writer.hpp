@@ -45,13 +45,14 @@ struct recording_options {
     std::filesystem::path dir = "recordings";
     bool write_wav = true;
     bool write_opus = true;
-    // Ogg Opus settings. 16 kHz mono at complexity 3 costs about 40 µs per 20 ms frame on our
-    // test machine (bench/micro/micro_processors.cpp), so one core encodes several hundred
-    // calls; mono is the mix of both sides, stereo keeps them apart as in the WAV.
-    std::uint32_t opus_rate_hz = 16000; // 8000, 16000 or 48000
+    // Ogg Opus settings. libopusenc always encodes at 48 kHz behind a speexdsp resampler, so
+    // the encode costs ~115-150 µs of CPU per 20 ms frame at complexity 0-1 (~200 µs at 5;
+    // bench/micro/micro_processors.cpp, docs/processors.md): one core encodes ~150 calls. Mono
+    // is the mix of both sides; stereo keeps them apart as in the WAV.
+    std::uint32_t opus_rate_hz = 16000; // 8000, 16000 or 48000: the rate we feed libopusenc
     int opus_channels = 1;              // 1 or 2
     int opus_bitrate_bps = 24000;
-    int opus_complexity = 3; // 0..10
+    int opus_complexity = 1; // 0..10
 };
 
 // One event from the audio thread. 20 ms of audio at most, mark names truncated to 63 bytes.
