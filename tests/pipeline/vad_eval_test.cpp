@@ -243,6 +243,13 @@ TEST(vad_eval, detectors_on_speech_noise_silence_and_music) {
     configs.push_back({"webrtc L0 + energy (both agree)",
                        [] { return pipeline::make_combined_voice_detector(); }});
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // Sanitizer builds check memory and threads, not detector quality: keep the two asserted
+    // configurations so the test stays within a few seconds there.
+    std::erase_if(configs, [](const detector_config& c) {
+        return c.name != "energy (default)" && c.name != "webrtc L0 hangover 80 ms";
+    });
+#endif
     std::map<std::pair<std::string, std::string>, result> results;
     std::printf("\n| detector | clip | onsets found | median delay ms | max delay ms | false "
                 "triggers/min |\n|---|---|---|---|---|---|\n");
