@@ -1,0 +1,26 @@
+#include "server/http_types.hpp"
+
+#include "server/json_writer.hpp"
+#include "server/version.hpp"
+
+namespace callstream::server {
+
+http_response make_response(const http_request& req, http::status status, std::string body,
+                            std::string_view content_type) {
+    http_response res{status, req.version()};
+    res.set(http::field::server, std::string("callstream/") + version);
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+http_response json_error(const http_request& req, http::status status, std::string_view message) {
+    std::string body = "{\"error\":";
+    append_json_string(body, message);
+    body += "}";
+    return make_response(req, status, std::move(body), "application/json");
+}
+
+} // namespace callstream::server

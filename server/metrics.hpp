@@ -1,0 +1,78 @@
+#pragma once
+// Process-wide counters rendered as Prometheus text at GET /metrics.
+//
+// Counters are relaxed atomics bumped from any thread; HTTP counts (not per frame) sit behind
+// a mutex. Rendering takes a consistent-enough snapshot for monitoring, not an atomic one.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace callstream::server {
+
+// Why a media stream ended; one counter each.
+enum class close_reason : std::uint8_t {
+    stop,            // Twilio sent stop, we closed normally
+    peer_closed,     // the peer closed the WebSocket
+    vanished,        // the connection broke without a close
+    invalid_json,    // 1007
+    bad_base64,      // 1007
+    binary_frame,    // 1003
+    protocol_order,  // 1008: media before start, wrong streamSid, ...
+    too_big,         // 1009
+    slow_consumer,   // 1008: outbound queue over its limit
+    idle_timeout,    // no traffic from the peer
+    websocket_error, // a WebSocket protocol violation Beast refused (1002)
+    bad_app,         // 1008: unknown processor named in customParameters
+    shutdown,        // 1001: server shutting down
+    count_
+};
+std::string_view to_string(close_reason r) noexcept;
+
+// A histogram with fixed microsecond buckets, cheap enough to observe every frame.
+class latency_histogram {
+  public:
+    static constexpr std::array<std::uint64_t, 12> bounds_us{1,   2,   5,   10,   20,   50,
+                                                             100, 200, 500, 1000, 5000, 20000};
+    void observe(std::uint64_t us) noexcept;
+    void render(std::string& out, std::string_view name, std::string_view help) const;
+
+  private:
+    std::array<std::atomic<std::uint64_t>, bounds_us.size() + 1> counts_{};
+    std::atomic<std::uint64_t> sum_us_{0};
+};
+
+struct metrics {
+    std::atomic<std::int64_t> streams_active{0};
+    std::atomic<std::int64_t> connections_active{0};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(close_reason::count_)>
+        streams_closed{};
+    std::atomic<std::uint64_t> streams_refused{0}; // over --max-streams
+    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> messages_unknown{0}; // unknown events, ignored
+    std::atomic<std::uint64_t> frames_in{0};
+    std::atomic<std::uint64_t> frames_out{0};
+    std::atomic<std::uint64_t> frames_dropped_pipeline{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    std::atomic<std::uint64_t> marks_out{0};
+    std::atomic<std::uint64_t> clears_out{0};
+    std::atomic<std::uint64_t> dtmf_in{0};
+    std::atomic<std::uint64_t> signature_failures{0};
+    latency_histogram frame_processing;
+
+    void count_close(close_reason r) noexcept;
+    void count_http(std::string_view route, unsigned status);
+    std::string render_prometheus() const;
+
+  private:
+    mutable std::mutex http_mutex_;
+    std::map<std::pair<std::string, unsigned>, std::uint64_t> http_requests_;
+};
+
+} // namespace callstream::server

@@ -1,0 +1,49 @@
+#pragma once
+// State shared by every connection: configuration, counters, live sessions, and the hooks
+// other parts of the server plug into (routes, upgrade checks).
+//
+// Built on the main thread before the network threads start; afterwards the config is
+// read-only and the other members are thread-safe themselves.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/processor_factory.hpp"
+#include "server/config.hpp"
+#include "server/http_types.hpp"
+#include "server/metrics.hpp"
+#include "server/session_registry.hpp"
+
+namespace callstream::server {
+
+class router;
+
+struct request_context {
+    const http_request& request;
+    bool tls = false;
+    std::string remote; // peer address, for logs
+    struct server_context& server;
+    std::vector<std::pair<std::string, std::string>> path_params; // from "{name}" segments
+
+    std::string_view path() const;  // target without the query
+    std::string_view query() const; // after '?', or empty
+    std::string_view path_param(std::string_view name) const;
+};
+
+// Runs before a WebSocket upgrade is accepted; a response refuses it (e.g. 403 bad signature).
+using upgrade_check = std::function<std::optional<http_response>(request_context&)>;
+
+struct server_context {
+    config cfg;
+    metrics stats;
+    session_registry sessions;
+    pipeline::processor_config processors;
+    std::vector<upgrade_check> upgrade_checks;
+    std::shared_ptr<router> routes;
+    // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
+    std::string public_base(const http_request& req, bool tls) const;
+};
+
+} // namespace callstream::server

@@ -1,0 +1,52 @@
+#pragma once
+// The media sessions alive in this process, for HTTP control routes and for shutdown.
+//
+// Thread-safe (a mutex: touched at stream start/stop and by control requests, never per frame).
+// Holds weak pointers: a session's lifetime belongs to its pending I/O, not to the registry.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace callstream::pipeline {
+class stream_pipeline;
+}
+
+namespace callstream::server {
+
+// What other threads may ask of a running media session. Every call posts to the session's
+// own executor and returns at once.
+class media_session_handle {
+  public:
+    virtual ~media_session_handle() = default;
+    // Close with a WebSocket close code and reason (1001 on shutdown).
+    virtual void post_close(std::uint16_t code, std::string reason) = 0;
+    // Runs `fn` on the session's thread with its pipeline, once the stream has started.
+    virtual void post_to_pipeline(std::function<void(pipeline::stream_pipeline&)> fn) = 0;
+};
+
+class session_registry {
+  public:
+    std::uint64_t add(std::weak_ptr<media_session_handle> session);
+    void remove(std::uint64_t id);
+    void set_stream_sid(std::uint64_t id, std::string stream_sid);
+    std::shared_ptr<media_session_handle> find(std::string_view stream_sid) const;
+    std::vector<std::shared_ptr<media_session_handle>> all() const;
+    std::size_t size() const;
+
+  private:
+    struct entry {
+        std::weak_ptr<media_session_handle> session;
+        std::string stream_sid;
+    };
+    mutable std::mutex mutex_;
+    std::uint64_t next_id_ = 1;
+    std::unordered_map<std::uint64_t, entry> sessions_;
+};
+
+} // namespace callstream::server

@@ -1,0 +1,178 @@
+#include "tests/support/server_process.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#ifndef CALLSTREAM_BIN
+#define CALLSTREAM_BIN "callstream"
+#endif
+
+namespace callstream::testing {
+
+server_process::server_process(std::vector<std::string> args, std::vector<std::string> env) {
+    char tmpl[] = "/tmp/callstream-log-XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd < 0) {
+        throw std::runtime_error("mkstemp failed");
+    }
+    log_path_ = tmpl;
+    std::vector<std::string> argv_s{CALLSTREAM_BIN, "--host", "127.0.0.1", "--port", "0",
+                                    "--threads",    "2"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+        ::dup2(fd, STDERR_FILENO);
+        ::dup2(fd, STDOUT_FILENO);
+        for (auto& e : env) {
+            ::putenv(e.data());
+        }
+        std::vector<char*> argv;
+        for (auto& a : argv_s) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    ::close(fd);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline) {
+        const std::string text = log();
+        if (const auto pos = text.find(" listening "); pos != std::string::npos) {
+            const auto p = text.find("port=", pos);
+            port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + p + 5));
+            return;
+        }
+        if (!running()) {
+            throw std::runtime_error("callstream exited at startup: " + text);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("callstream did not start: " + log());
+}
+
+server_process::~server_process() {
+    if (running()) {
+        stop(SIGKILL, std::chrono::seconds(5));
+    }
+    std::remove(log_path_.c_str());
+}
+
+std::string server_process::log() const {
+    return read_text_file(log_path_);
+}
+
+bool server_process::wait_for_log(const std::string& text,
+                                  std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (log().find(text) != std::string::npos) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+void server_process::signal(int signo) const {
+    ::kill(pid_, signo);
+}
+
+bool server_process::running() const {
+    if (exit_status_ != -1 || pid_ <= 0) {
+        return false;
+    }
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+        auto* self = const_cast<server_process*>(this);
+        self->exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return false;
+    }
+    return true;
+}
+
+int server_process::stop(int signo, std::chrono::milliseconds timeout) {
+    if (!running()) {
+        return exit_status_;
+    }
+    ::kill(pid_, signo);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!running()) {
+            return exit_status_;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+temp_dir::temp_dir() {
+    char tmpl[] = "/tmp/callstream-test-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+int run_command(const std::string& command) {
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+bool have_program(const std::string& name) {
+    return run_command("command -v " + name + " >/dev/null 2>&1") == 0;
+}
+
+std::vector<std::uint8_t> make_speech_ulaw(const temp_dir& dir, double seconds) {
+    const std::string wav = dir.file("speech.wav");
+    const std::string ul = dir.file("speech.ul");
+    std::string make;
+    if (have_program("espeak-ng")) {
+        make = "espeak-ng -w " + wav +
+               " 'Thank you for calling. Your call is important to us. Please hold while we "
+               "connect you to the next available agent.' >/dev/null 2>&1";
+    } else {
+        make = "sox -n -r 8000 -c 1 " + wav + " synth " + std::to_string(seconds) +
+               " sine 300 sine 700 sine 1500 >/dev/null 2>&1";
+    }
+    if (run_command(make) != 0 ||
+        run_command("sox " + wav + " -r 8000 -c 1 -t ul " + ul + " trim 0 " +
+                    std::to_string(seconds) + " >/dev/null 2>&1") != 0) {
+        throw std::runtime_error("could not make speech audio with espeak-ng/sox");
+    }
+    return read_file(ul);
+}
+
+} // namespace callstream::testing
