@@ -8,15 +8,6 @@ namespace callstream::codec {
 
 namespace {
 
-void put_u16(std::uint8_t* p, std::uint16_t v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v & 0xFF);
-    p[1] = static_cast<std::uint8_t>(v >> 8);
-}
-void put_u32(std::uint8_t* p, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<std::uint8_t>((v >> (8 * i)) & 0xFF);
-    }
-}
 std::uint16_t get_u16(const std::uint8_t* p) noexcept {
     return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
 }
@@ -32,25 +23,6 @@ constexpr std::uint16_t format_ulaw = 7;
 constexpr std::uint16_t format_extensible = 0xFFFE;
 
 } // namespace
-
-std::array<std::uint8_t, wav_pcm16_header_bytes>
-make_wav_pcm16_header(std::uint16_t channels, std::uint32_t rate_hz,
-                      std::uint32_t data_bytes) noexcept {
-    std::array<std::uint8_t, wav_pcm16_header_bytes> h{};
-    std::memcpy(h.data(), "RIFF", 4);
-    put_u32(h.data() + wav_riff_size_offset, 36 + data_bytes);
-    std::memcpy(h.data() + 8, "WAVEfmt ", 8);
-    put_u32(h.data() + 16, 16);
-    put_u16(h.data() + 20, format_pcm);
-    put_u16(h.data() + 22, channels);
-    put_u32(h.data() + 24, rate_hz);
-    put_u32(h.data() + 28, rate_hz * channels * 2u);
-    put_u16(h.data() + 32, static_cast<std::uint16_t>(channels * 2u));
-    put_u16(h.data() + 34, 16);
-    std::memcpy(h.data() + 36, "data", 4);
-    put_u32(h.data() + wav_data_size_offset, data_bytes);
-    return h;
-}
 
 std::string parse_wav_file(std::span<const std::uint8_t> file, wav_file_audio& out) {
     if (file.size() < 12 || std::memcmp(file.data(), "RIFF", 4) != 0 ||

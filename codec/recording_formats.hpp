@@ -1,27 +1,15 @@
 #pragma once
-// The little WAV knowledge the recorder and the prompt player need: a canonical PCM16 header to
-// write, and a tolerant RIFF/WAVE reader for prompts.
+// A tolerant RIFF/WAVE reader for prompts: any PCM width, float, μ-law and A-law, decoded to
+// floats. codec/wav.hpp (PCM16 only) writes the recorder's headers.
 //
-// Pure functions on memory, callable from any thread. Overlaps with codec/wav.hpp (written in
-// parallel); the two should be merged into one WAV module.
+// Pure functions on memory, callable from any thread. Candidate to fold into codec/wav.hpp.
 
-#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace callstream::codec {
-
-inline constexpr std::size_t wav_pcm16_header_bytes = 44;
-// Byte offsets of the two size fields a growing recording patches.
-inline constexpr std::size_t wav_riff_size_offset = 4;
-inline constexpr std::size_t wav_data_size_offset = 40;
-
-// A canonical 44-byte RIFF/WAVE header for little-endian PCM16 with `data_bytes` of samples.
-std::array<std::uint8_t, wav_pcm16_header_bytes>
-make_wav_pcm16_header(std::uint16_t channels, std::uint32_t rate_hz,
-                      std::uint32_t data_bytes) noexcept;
 
 // Decoded WAV audio as interleaved floats in [-1, 1].
 struct wav_file_audio {

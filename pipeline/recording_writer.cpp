@@ -11,7 +11,7 @@
 #include <opus/opusenc.h>
 #include <speex/speex_resampler.h>
 
-#include "codec/recording_formats.hpp"
+#include "codec/wav.hpp"
 
 namespace callstream::pipeline {
 
@@ -362,7 +362,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
         if (opt.write_wav) {
             f.wav_fd = ::open((s.base_path_.string() + ".wav").c_str(), flags, 0644);
-            const auto header = codec::make_wav_pcm16_header(2, telephony_rate_hz, 0);
+            const auto header = codec::wav_header(2, static_cast<int>(telephony_rate_hz), 0);
             f.failed = f.wav_fd < 0 || !write_all(f.wav_fd, header.data(), header.size());
         }
         if (opt.write_opus && !f.failed) {
@@ -500,7 +500,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
             }
             f.wav_pending.clear();
             const auto header =
-                codec::make_wav_pcm16_header(2, telephony_rate_hz, f.wav_data_bytes);
+                codec::wav_header(2, static_cast<int>(telephony_rate_hz), f.wav_data_bytes);
             f.failed = !pwrite_all(f.wav_fd, header.data(), header.size(), 0) || f.failed;
         }
     }

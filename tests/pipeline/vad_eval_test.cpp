@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "codec/wav.hpp"
 #include "pipeline/voice_detector.hpp"
 #include "tests/pipeline/audio_test_util.hpp"
 
@@ -70,8 +71,8 @@ double rms(const std::vector<std::int16_t>& pcm, const std::vector<segment>& reg
 }
 
 void write_wav(const fs::path& path, const std::vector<std::int16_t>& pcm) {
-    const auto header = codec::make_wav_pcm16_header(
-        1, rate, static_cast<std::uint32_t>(pcm.size() * sizeof(std::int16_t)));
+    const auto header =
+        codec::wav_header(1, static_cast<int>(rate), pcm.size() * sizeof(std::int16_t));
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(header.data()),
               static_cast<std::streamsize>(header.size()));
