@@ -64,7 +64,7 @@ TEST(record, ten_seconds_of_speech_are_recorded_exactly) {
     const auto speech = read_mono_pcm16(make_speech(
         dir, "speech",
         "Thank you for calling. Your call is important to us. Please hold while we connect you "
-        "to the next available agent. This call may be recorded for quality purposes.",
+        "to the next available representative. This call may be recorded for quality purposes.",
         10.0));
     ASSERT_EQ(speech.size(), 80000u);
 
