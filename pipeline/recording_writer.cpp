@@ -8,10 +8,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <opus/opusenc.h>
 #include <speex/speex_resampler.h>
 
 #include "codec/wav.hpp"
+#include "pipeline/ogg_opus_file.hpp"
 
 namespace callstream::pipeline {
 
@@ -100,16 +100,6 @@ bool pwrite_all(int fd, const void* data, std::size_t size, off_t offset) {
     return ::pwrite(fd, data, size, offset) == static_cast<ssize_t>(size);
 }
 
-int opus_write_cb(void* user, const unsigned char* ptr, opus_int32 len) {
-    return write_all(*static_cast<int*>(user), ptr, static_cast<std::size_t>(len)) ? 0 : 1;
-}
-int opus_close_cb(void* user) {
-    int& fd = *static_cast<int*>(user);
-    const int rc = fd >= 0 ? ::close(fd) : 0;
-    fd = -1;
-    return rc == 0 ? 0 : 1;
-}
-
 struct dtmf_entry {
     char digit;
     std::int64_t timestamp_ms;
@@ -131,7 +121,7 @@ struct recording_session::files {
     std::vector<std::int16_t> wav_pending;
 
     int opus_fd = -1;
-    OggOpusEnc* opus = nullptr;
+    std::unique_ptr<ogg_opus_file> opus;
     SpeexResamplerState* resampler = nullptr; // 8 kHz -> opus_rate_hz when they differ
     std::vector<std::int16_t> opus_in;
     std::vector<std::int16_t> opus_resampled;
@@ -153,9 +143,7 @@ struct recording_session::files {
     steady::time_point last_flush = steady::now();
 
     ~files() {
-        if (opus != nullptr) {
-            ope_encoder_destroy(opus);
-        }
+        opus.reset();
         if (resampler != nullptr) {
             speex_resampler_destroy(resampler);
         }
@@ -367,32 +355,21 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         }
         if (opt.write_opus && !f.failed) {
             f.opus_fd = ::open((s.base_path_.string() + ".opus").c_str(), flags, 0644);
-            OggOpusComments* comments = ope_comments_create();
-            ope_comments_add(comments, "CALLSID", s.info_.call_sid.c_str());
-            ope_comments_add(comments, "STREAMSID", s.info_.stream_sid.c_str());
-            const OpusEncCallbacks callbacks{opus_write_cb, opus_close_cb};
-            int err = 0;
             if (f.opus_fd >= 0) {
-                f.opus = ope_encoder_create_callbacks(&callbacks, &f.opus_fd, comments,
-                                                      static_cast<opus_int32>(opt.opus_rate_hz),
-                                                      opt.opus_channels, 0, &err);
+                ogg_opus_options o;
+                o.rate_hz = opt.opus_rate_hz;
+                o.channels = opt.opus_channels;
+                o.bitrate_bps = opt.opus_bitrate_bps;
+                o.complexity = opt.opus_complexity;
+                o.comments = {{"CALLSID", s.info_.call_sid}, {"STREAMSID", s.info_.stream_sid}};
+                f.opus = std::make_unique<ogg_opus_file>();
+                if (!f.opus->open(f.opus_fd, o)) {
+                    f.opus.reset();
+                }
             }
-            ope_comments_destroy(comments);
-            if (f.opus == nullptr) {
-                f.failed = true;
-            } else {
-                ope_encoder_ctl(f.opus, OPUS_SET_BITRATE(opt.opus_bitrate_bps));
-                ope_encoder_ctl(f.opus, OPUS_SET_COMPLEXITY(opt.opus_complexity));
-                ope_encoder_ctl(f.opus, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
-                // Telephone audio has nothing above 4 kHz: do not spend bits on it.
-                ope_encoder_ctl(f.opus, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_WIDEBAND));
-                // Encode as soon as a frame is there and close a page every flush_ms, so a
-                // killed process loses at most that much (defaults: 2 s and 1 s).
-                ope_encoder_ctl(f.opus, OPE_SET_DECISION_DELAY(0));
-                ope_encoder_ctl(f.opus, OPE_SET_MUXING_DELAY(48 * flush_ms));
-                f.failed = ope_encoder_flush_header(f.opus) != OPE_OK;
-            }
+            f.failed = f.failed || f.opus == nullptr;
             if (opt.opus_rate_hz != telephony_rate_hz) {
+                int err = 0;
                 f.resampler = speex_resampler_init(static_cast<spx_uint32_t>(opt.opus_channels),
                                                    telephony_rate_hz, opt.opus_rate_hz, 3, &err);
                 f.failed = f.failed || f.resampler == nullptr;
@@ -443,7 +420,9 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
                                                         f.opus_resampled.data(), &frames_out);
                 pcm = f.opus_resampled.data();
             }
-            if (ope_encoder_write(f.opus, pcm, static_cast<int>(frames_out)) != OPE_OK) {
+            const std::size_t values =
+                static_cast<std::size_t>(frames_out) * static_cast<std::size_t>(opt.opus_channels);
+            if (!f.opus->write(std::span(pcm, values))) {
                 f.failed = true;
             }
         }
@@ -488,8 +467,14 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     const auto now = steady::now();
     const bool flush_due =
         force_flush || ended || now - f.last_flush >= std::chrono::milliseconds(flush_ms);
-    if (flush_due && f.wav_fd >= 0) {
+    if (flush_due) {
         f.last_flush = now;
+        // Close the Ogg page so the audio so far is on disk and decodable.
+        if (f.opus != nullptr && !f.opus->flush()) {
+            f.failed = true;
+        }
+    }
+    if (flush_due && f.wav_fd >= 0) {
         if (!f.wav_pending.empty()) {
             const std::size_t bytes = f.wav_pending.size() * sizeof(std::int16_t);
             // PCM16 WAV is little-endian, as is every machine we build for.
@@ -515,17 +500,12 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     if (!ended) {
         return false;
     }
-    // Finalise: EOS page, closed files.
+    // Finalise: EOS page with the exact length, closed files.
     if (f.opus != nullptr) {
-        if (f.frames == 0) {
-            // libopusenc asserts when draining a stream that never got audio: give it 20 ms.
-            std::fill(f.opus_resampled.begin(), f.opus_resampled.end(), std::int16_t{0});
-            ope_encoder_write(f.opus, f.opus_resampled.data(),
-                              static_cast<int>(opt.opus_rate_hz * frame_ms / 1000));
-        }
-        ope_encoder_drain(f.opus);
-        ope_encoder_destroy(f.opus); // closes opus_fd through the close callback
-        f.opus = nullptr;
+        f.failed = !f.opus->finish() || f.failed;
+        f.opus.reset();
+        ::close(f.opus_fd);
+        f.opus_fd = -1;
     }
     if (f.wav_fd >= 0) {
         ::close(f.wav_fd);

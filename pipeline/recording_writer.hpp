@@ -8,9 +8,9 @@
 //   - WAV: 8 kHz PCM16 stereo, caller left, what we sent right. Data is written and the RIFF and
 //     data sizes are patched every `flush_ms` (250 ms), so a SIGKILLed server leaves a valid
 //     file holding everything up to the last flush.
-//   - Ogg Opus (libopusenc): pages are written straight to the file descriptor through
-//     libopusenc's write callback (no stdio buffer to lose); the muxing delay is set to
-//     `flush_ms` and the decision delay to 0, so a page reaches the file at least every 250 ms.
+//   - Ogg Opus (pipeline/ogg_opus_file.hpp: raw libopus + libogg, a third of libopusenc's
+//     cost): each packet is encoded as soon as 20 ms are there, and the page is closed and
+//     written straight to the file descriptor every `flush_ms` (no stdio buffer to lose).
 //   - JSON sidecar: written at start and rewritten (temp file + rename, never half-written) on
 //     every DTMF digit, mark and at the end.
 // The right channel is a FIFO of the sent audio consumed one caller frame at a time, so prompts
@@ -45,11 +45,11 @@ struct recording_options {
     std::filesystem::path dir = "recordings";
     bool write_wav = true;
     bool write_opus = true;
-    // Ogg Opus settings. libopusenc always encodes at 48 kHz behind a speexdsp resampler, so
-    // the encode costs ~115-150 µs of CPU per 20 ms frame at complexity 0-1 (~200 µs at 5;
-    // bench/micro/micro_processors.cpp, docs/processors.md): one core encodes ~150 calls. Mono
-    // is the mix of both sides; stereo keeps them apart as in the WAV.
-    std::uint32_t opus_rate_hz = 16000; // 8000, 16000 or 48000: the rate we feed libopusenc
+    // Ogg Opus settings. 16 kHz mono at complexity 1 costs ~45 µs of CPU per 20 ms frame for the
+    // encode (bench/micro/micro_processors.cpp, docs/processors.md), so one core records
+    // several hundred calls. Mono is the mix of both sides; stereo keeps them apart as in the
+    // WAV.
+    std::uint32_t opus_rate_hz = 16000; // 8000, 12000, 16000, 24000 or 48000
     int opus_channels = 1;              // 1 or 2
     int opus_bitrate_bps = 24000;
     int opus_complexity = 1; // 0..10

@@ -6,13 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <random>
+#include <unistd.h>
 
 #include <benchmark/benchmark.h>
 #include <opus/opusenc.h>
 #include <speex/speex_resampler.h>
 
+#include "pipeline/ogg_opus_file.hpp"
 #include "pipeline/processors/play.hpp"
 #include "pipeline/processors/record.hpp"
 #include "pipeline/voice_detector.hpp"
@@ -147,8 +150,8 @@ BENCHMARK(BM_record_writer_per_frame)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-// Just the Ogg Opus encode of one 20 ms frame as the writer does it (8 kHz mix, resampled to
-// `rate` by speexdsp, libopusenc to a null sink). Args: rate, complexity.
+// libopusenc for comparison (the recorder does not use it: it always encodes at 48 kHz): one
+// 20 ms frame, 8 kHz resampled to `rate` by speexdsp, pages to a null sink. Args: rate, cx.
 int null_write(void*, const unsigned char*, opus_int32) {
     return 0;
 }
@@ -192,6 +195,46 @@ void BM_opus_encode_per_frame(benchmark::State& state) {
 BENCHMARK(BM_opus_encode_per_frame)
     ->ArgNames({"rate", "cx"})
     ->ArgsProduct({{8000, 16000, 48000}, {0, 1, 3, 5}})
+    ->Unit(benchmark::kMicrosecond);
+
+// What the recorder uses instead: raw libopus + libogg (pipeline/ogg_opus_file.hpp), same
+// input path (8 kHz, speexdsp to `rate`), pages to /dev/null. Args: rate, complexity.
+void BM_ogg_opus_file_per_frame(benchmark::State& state) {
+    const auto rate = static_cast<std::uint32_t>(state.range(0));
+    const auto pcm = test_signal(8000);
+    const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ogg_opus_options options;
+    options.rate_hz = rate;
+    options.complexity = static_cast<int>(state.range(1));
+    ogg_opus_file file;
+    file.open(fd, options);
+    int err = 0;
+    SpeexResamplerState* rs = rate == 8000 ? nullptr : speex_resampler_init(1, 8000, rate, 3, &err);
+    std::vector<std::int16_t> up(960);
+    std::size_t i = 0;
+    for (auto _ : state) {
+        const std::int16_t* in = pcm.data() + (i % 50) * 160;
+        if (rs != nullptr) {
+            spx_uint32_t in_len = 160;
+            spx_uint32_t out_len = 960;
+            speex_resampler_process_int(rs, 0, in, &in_len, up.data(), &out_len);
+            file.write(std::span<const std::int16_t>(up.data(), out_len));
+        } else {
+            file.write(std::span<const std::int16_t>(in, 160));
+        }
+        if (++i % 12 == 0) {
+            file.flush(); // the writer closes a page every 250 ms
+        }
+    }
+    file.finish();
+    ::close(fd);
+    if (rs != nullptr) {
+        speex_resampler_destroy(rs);
+    }
+}
+BENCHMARK(BM_ogg_opus_file_per_frame)
+    ->ArgNames({"rate", "cx"})
+    ->ArgsProduct({{8000, 16000}, {0, 1, 3, 5}})
     ->Unit(benchmark::kMicrosecond);
 
 void BM_vad_per_frame(benchmark::State& state, const char* kind) {
