@@ -12,12 +12,17 @@
 #include "pipeline/play_control.hpp"
 #include "pipeline/processors/play.hpp"
 #include "pipeline/recording_writer.hpp"
+#include "pipeline/resampler.hpp"
 #include "pipeline/stream_pipeline.hpp"
 
 namespace callstream::pipeline {
 
 struct processor_config {
     std::string default_app = "echo";
+    // Resampler for processors that do not run at 8 kHz (--resampler): "speex:0..10" or
+    // "libsamplerate:sinc-best|sinc-medium|sinc-fastest|zero-order-hold|linear". Check it at
+    // startup with parse_resampler_spec() (pipeline/resampler.hpp) and refuse to start on error.
+    std::string resampler = std::string(default_resampler_spec);
 
     // record: <recordings_dir>/<CallSid>_<StreamSid>.{wav,opus,json}. `recording.dir` is
     // ignored; recordings_dir wins. A null writer means the process-wide

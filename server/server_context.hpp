@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/dsp_pool.hpp"
 #include "pipeline/processor_factory.hpp"
+#include "pipeline/stream_pipeline.hpp"
 #include "server/config.hpp"
 #include "server/http_types.hpp"
 #include "server/metrics.hpp"
@@ -40,6 +42,9 @@ struct server_context {
     metrics stats;
     session_registry sessions;
     pipeline::processor_config processors;
+    // How each stream's pipeline runs: inline, or on `dsp` workers when --dsp-threads > 0.
+    std::unique_ptr<pipeline::dsp_pool> dsp;
+    pipeline::pipeline_options pipeline;
     std::vector<upgrade_check> upgrade_checks;
     std::shared_ptr<router> routes;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.

@@ -23,13 +23,15 @@ test('wscat typed session gets its media frame echoed', async () => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    // Type only once wscat shows its prompt, i.e. is connected, as a person would.
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`wscat did not connect: ${out}`)), 15000);
-      const check = () => { if (out.includes('>')) { clearTimeout(timer); resolve(); } };
-      child.stdout.on('data', check);
-      check();
-    });
+    // Type only once wscat is connected, as a person would: the server has answered its upgrade.
+    const upgraded = 'callstream_http_requests_total{route="/media-stream",status="101"} 1';
+    for (let i = 0; ; ++i) {
+      const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      if (metrics.includes(upgraded)) break;
+      if (i > 300) throw new Error(`wscat did not connect: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
     for (const line of lines) {
       child.stdin.write(line + '\n');
       await new Promise((r) => setTimeout(r, 100));

@@ -137,17 +137,34 @@ TEST(record, ten_seconds_of_speech_are_recorded_exactly) {
     EXPECT_EQ(writer->stats().file_errors, 0u);
 }
 
-TEST(record, a_call_destroyed_without_stop_leaves_valid_files) {
+// Collects nothing: the record processor sends nothing back.
+class null_output final : public pipeline::processor_output {
+  public:
+    void send_audio(const pipeline::audio_frame& /*frame*/) override {}
+    void send_mark(std::string_view /*name*/) override {}
+    void send_clear() override {}
+};
+
+TEST(record, a_processor_destroyed_without_stop_leaves_valid_files) {
     temp_dir dir;
     auto writer = std::make_shared<pipeline::recording_writer>();
     const auto speech = read_mono_pcm16(make_speech(dir, "s", "hello there", 2.0));
     {
-        auto built = pipeline::make_processor_chain("record", config_for(dir, writer));
-        pipeline::stream_pipeline p(std::move(built.chain));
-        p.start(make_info("CAdropped"));
-        captured_output cap;
-        push_all(p, speech, cap);
-        // No stop(): the WebSocket dropped and the session was destroyed.
+        // stream_pipeline stops its processors when destroyed; a crash path may not, so drive
+        // the processor directly and drop it without on_stop.
+        pipeline::recording_options options;
+        options.dir = dir / "rec";
+        pipeline::record_processor rec(options, writer);
+        null_output out;
+        rec.on_start(make_info("CAdropped"), out);
+        pipeline::audio_frame frame;
+        frame.count = 160;
+        for (std::size_t f = 0; f < 100; ++f) {
+            std::copy_n(speech.begin() + static_cast<std::ptrdiff_t>(f * 160), 160,
+                        frame.samples.begin());
+            frame.timestamp_ms = static_cast<std::int64_t>(f) * 20;
+            rec.on_audio(frame, out);
+        }
     }
     writer->sync();
     const fs::path base = dir / "rec" / "CAdropped_MZ0002";
@@ -155,6 +172,28 @@ TEST(record, a_call_destroyed_without_stop_leaves_valid_files) {
     EXPECT_NEAR(opusinfo_seconds(run("opusinfo " + quote(base.string() + ".opus"))), 2.0, 0.040);
     EXPECT_NE(read_text(base.string() + ".json").find(R"("state": "abandoned")"),
               std::string::npos);
+    // The left channel is exactly what came in.
+    const auto wav = to_pcm16(read_wav(base.string() + ".wav").samples);
+    ASSERT_EQ(wav.size(), 2u * 16000u);
+    for (std::size_t i = 0; i < 16000; ++i) {
+        ASSERT_EQ(wav[2 * i], speech[i]) << i;
+    }
+}
+
+TEST(record, a_pipeline_destroyed_without_stop_stops_the_recording) {
+    temp_dir dir;
+    auto writer = std::make_shared<pipeline::recording_writer>();
+    {
+        auto built = pipeline::make_processor_chain("record", config_for(dir, writer));
+        pipeline::stream_pipeline p(std::move(built.chain));
+        p.start(make_info("CAgone"));
+        captured_output cap;
+        push_all(p, std::vector<std::int16_t>(8000, 100), cap);
+    }
+    writer->sync();
+    const fs::path base = dir / "rec" / "CAgone_MZ0002";
+    EXPECT_NE(run("soxi -D " + quote(base.string() + ".wav")).find("1.000000"), std::string::npos);
+    EXPECT_NE(read_text(base.string() + ".json").find(R"("state": "stopped")"), std::string::npos);
 }
 
 TEST(record, path_characters_in_sids_cannot_escape_the_folder) {
