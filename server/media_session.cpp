@@ -16,6 +16,7 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "pipeline/stream_pipeline.hpp"
+#include "server/call_registry.hpp"
 #include "server/log.hpp"
 #include "server/twilio_protocol.hpp"
 #include "server/version.hpp"
@@ -329,6 +330,10 @@ template <typename Stream> void media_session<Stream>::on_start() {
         {{"call_sid", info_.call_sid},
          {"stream_sid", info_.stream_sid},
          {"app", app.empty() ? ctx_->processors.default_app : app}});
+    if (ctx_->calls) {
+        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid,
+                                       app.empty() ? ctx_->processors.default_app : app);
+    }
     pipeline_->start(info_);
     flush_pipeline();
 }
@@ -538,6 +543,9 @@ template <typename Stream> void media_session<Stream>::finish() {
     }
     idle_timer_.cancel();
     ctx_->sessions.remove(registry_id_);
+    if (ctx_->calls && !info_.stream_sid.empty()) {
+        ctx_->calls->on_stream_stopped(info_.call_sid, info_.stream_sid);
+    }
     ctx_->stats.streams_active.fetch_sub(1, std::memory_order_relaxed);
     const auto why = reason_.value_or(close_reason::vanished);
     ctx_->stats.count_close(why);

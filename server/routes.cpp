@@ -1,7 +1,11 @@
 #include "server/routes.hpp"
 
+#include "server/call_routes.hpp"
+
 namespace callstream::server {
 
-void add_extra_routes(server_context& /*ctx*/) {}
+void add_extra_routes(server_context& ctx) {
+    add_call_routes(ctx);
+}
 
 } // namespace callstream::server

@@ -21,6 +21,7 @@
 namespace callstream::server {
 
 class router;
+class call_registry;
 
 struct request_context {
     const http_request& request;
@@ -46,6 +47,10 @@ struct server_context {
     std::unique_ptr<pipeline::dsp_pool> dsp;
     pipeline::pipeline_options pipeline;
     std::vector<upgrade_check> upgrade_checks;
+    // Run first by Twilio's form webhooks (/twiml); a response refuses the request (e.g. 403).
+    std::vector<upgrade_check> webhook_checks;
+    // Recent calls: placed, reported by status callbacks, and the streams that ran for them.
+    std::shared_ptr<call_registry> calls;
     std::shared_ptr<router> routes;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;
