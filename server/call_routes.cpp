@@ -131,8 +131,9 @@ call_routes::call_routes(const config& cfg, std::shared_ptr<call_registry> regis
     }
 }
 
-std::optional<http_response> call_routes::check_bearer(const http_request& req) const {
-    if (api_token_.empty()) {
+std::optional<http_response> check_bearer_token(const http_request& req,
+                                                std::string_view api_token) {
+    if (api_token.empty()) {
         return json_error(req, http::status::service_unavailable,
                           "this endpoint is disabled until an API token is configured: set "
                           "CALLSTREAM_API_TOKEN or pass --api-token, then send "
@@ -145,13 +146,17 @@ std::optional<http_response> call_routes::check_bearer(const http_request& req) 
         scheme_ok = std::tolower(static_cast<unsigned char>(header[i])) == scheme[i];
     }
     // Constant time over the token, so response timing does not reveal a matching prefix.
-    if (!scheme_ok || !constant_time_equal(header.substr(scheme.size()), api_token_)) {
+    if (!scheme_ok || !constant_time_equal(header.substr(scheme.size()), api_token)) {
         auto res = json_error(req, http::status::unauthorized,
                               "missing or wrong bearer token (Authorization: Bearer <token>)");
         res.set(http::field::www_authenticate, "Bearer");
         return res;
     }
     return std::nullopt;
+}
+
+std::optional<http_response> call_routes::check_bearer(const http_request& req) const {
+    return check_bearer_token(req, api_token_);
 }
 
 std::optional<http_response> call_routes::check_webhook_signature(request_context& ctx) const {

@@ -71,6 +71,11 @@ twilio_rest_config twilio_rest_config_from(const config& cfg);
 // Creates the registry and the routes, and installs the signature checks. Main thread, startup.
 void add_call_routes(server_context& ctx);
 
+// Refuses a request without "Authorization: Bearer <api_token>" (401), or every request while no
+// token is configured (503, saying how to set one). nullopt means proceed.
+std::optional<http_response> check_bearer_token(const http_request& req,
+                                                std::string_view api_token);
+
 // {"error": message, "field": field} (field omitted when empty).
 http_response field_error(const http_request& req, http::status status, std::string_view message,
                           std::string_view field);

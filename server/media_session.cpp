@@ -324,7 +324,7 @@ template <typename Stream> void media_session<Stream>::on_start() {
         });
     }
     writer_.set_stream_sid(info_.stream_sid);
-    ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid);
+    ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid, chain.play_control);
     state_ = state::streaming;
     log(log_level::info, "stream_started",
         {{"call_sid", info_.call_sid},

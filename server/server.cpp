@@ -74,6 +74,8 @@ server::server(config cfg)
     const auto& c = ctx_->cfg;
     ctx_->processors.default_app = c.default_app;
     ctx_->processors.resampler = c.resampler;
+    ctx_->processors.recordings_dir = c.recordings_dir;
+    ctx_->processors.play.prompts_dir = c.prompts_dir;
     const auto resampler = pipeline::parse_resampler_spec(c.resampler);
     if (!resampler.error.empty()) {
         throw std::runtime_error("invalid --resampler '" + c.resampler + "': " + resampler.error);
