@@ -249,14 +249,8 @@ struct stream_pipeline::core final : dsp_task {
         while (inbound_event* ev_ptr = inbound_->front()) {
             if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio &&
                 !outbound_has_room()) {
-                // Dekker-style handshake with drain_into(): either it sees the flag and
-                // reschedules us, or we see the room it made and carry on.
-                waiting_for_room_.store(true, std::memory_order_seq_cst);
-                std::atomic_thread_fence(std::memory_order_seq_cst);
-                if (!outbound_has_room()) {
-                    return;
-                }
-                waiting_for_room_.store(false, std::memory_order_relaxed);
+                // drain_into() reschedules us once it has made room and sees frames waiting.
+                return;
             }
             process_inbound(*ev_ptr);
             inbound_->pop_front();
@@ -285,7 +279,6 @@ struct stream_pipeline::core final : dsp_task {
     void schedule() { dsp_->schedule(worker_, *this); }
 
     // ---- state -------------------------------------------------------------------------
-    std::atomic<bool> waiting_for_room_{false}; // worker paused on a full outbound ring
 
     processor_chain chain_;
     std::vector<output> outputs_;
@@ -435,9 +428,10 @@ std::size_t stream_pipeline::drain_into(void (*sink)(void*, const outbound_event
     core_->notify_pending_.exchange(false, std::memory_order_acq_rel);
     const std::size_t n =
         core_->outbound_.consume_all([&](const outbound_event& ev) { sink(ctx, ev); });
-    // The worker stopped taking caller frames because this ring was full: room again, resume.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (n > 0 && core_->waiting_for_room_.exchange(false, std::memory_order_seq_cst)) {
+    // The worker may have stopped taking caller frames because this ring was full: now that
+    // there is room, run it if frames wait (scheduling a queued or running task is cheap, and a
+    // task scheduled while it runs runs again, so no pause is missed).
+    if (n > 0 && core_->inbound_ && core_->inbound_->size_approx() > 0) {
         core_->schedule();
     }
     return n;
