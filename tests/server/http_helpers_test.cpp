@@ -1,0 +1,120 @@
+// Form encoding, TwiML building, JSON escaping and configuration parsing.
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "server/config.hpp"
+#include "server/form.hpp"
+#include "server/json_writer.hpp"
+#include "server/twiml.hpp"
+
+namespace callstream::server {
+namespace {
+
+TEST(form, decodes_plus_and_percent_escapes) {
+    const auto f =
+        parse_form("To=%2B15551234567&From=sip%3Aa%40b.com%3Bx%3D1&Body=a+b&Empty=&Flag");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(form_value(*f, "To"), "+15551234567");
+    EXPECT_EQ(form_value(*f, "From"), "sip:a@b.com;x=1");
+    EXPECT_EQ(form_value(*f, "Body"), "a b");
+    EXPECT_EQ(form_value(*f, "Empty"), "");
+    EXPECT_EQ(form_value(*f, "Flag"), "");
+    EXPECT_FALSE(form_value(*f, "Nope"));
+}
+
+TEST(form, refuses_broken_escapes) {
+    EXPECT_FALSE(parse_form("a=%"));
+    EXPECT_FALSE(parse_form("a=%4"));
+    EXPECT_FALSE(parse_form("a=%GG"));
+}
+
+TEST(form, encoding_round_trips_sip_uris_and_plus) {
+    const form_fields fields{{"To", "sip:alice@example.com?X-Foo=bar&X-Baz=1"},
+                             {"From", "+15017122661"},
+                             {"StatusCallbackEvent", "initiated"},
+                             {"StatusCallbackEvent", "answered"},
+                             {"Note", "a b"}};
+    const std::string body = form_encode(fields);
+    EXPECT_NE(body.find("To=sip%3Aalice%40example.com%3FX-Foo%3Dbar%26X-Baz%3D1"),
+              std::string::npos);
+    EXPECT_NE(body.find("From=%2B15017122661"), std::string::npos);
+    EXPECT_NE(body.find("Note=a+b"), std::string::npos);
+    EXPECT_EQ(parse_form(body), fields);
+}
+
+TEST(twiml, connect_stream_escapes_everything) {
+    const std::string xml =
+        connect_stream_twiml("wss://h/media-stream", {{"a\"<", "x&y'>"}, {"app", "echo"}});
+    EXPECT_NE(xml.find(R"(<Stream url="wss://h/media-stream">)"), std::string::npos);
+    EXPECT_NE(xml.find(R"(<Parameter name="a&quot;&lt;" value="x&amp;y&apos;&gt;"/>)"),
+              std::string::npos);
+    EXPECT_NE(xml.find("</Stream></Connect></Response>"), std::string::npos);
+}
+
+TEST(twiml, media_stream_url_is_always_wss) {
+    EXPECT_EQ(media_stream_url("https://abc.ngrok-free.app"),
+              "wss://abc.ngrok-free.app/media-stream");
+    EXPECT_EQ(media_stream_url("http://host:8080/"), "wss://host:8080/media-stream");
+    EXPECT_EQ(media_stream_url("bare.example.com"), "wss://bare.example.com/media-stream");
+}
+
+TEST(json_writer, escapes_quotes_backslashes_and_controls) {
+    EXPECT_EQ(json_string("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
+    EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+}
+
+config_result parse(std::vector<const char*> args, std::map<std::string, std::string> env,
+                    config& cfg) {
+    args.insert(args.begin(), "callstream");
+    return parse_config(static_cast<int>(args.size()), args.data(), cfg,
+                        [&env](const char* name) -> const char* {
+                            const auto it = env.find(name);
+                            return it == env.end() ? nullptr : it->second.c_str();
+                        });
+}
+
+TEST(config, flags_override_environment) {
+    config cfg;
+    const auto r =
+        parse({"--port", "6000", "--threads=3"},
+              {{"CALLSTREAM_PORT", "7000"}, {"CALLSTREAM_PUBLIC_URL", "https://x"}}, cfg);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(cfg.port, 6000);
+    EXPECT_EQ(cfg.threads, 3U);
+    EXPECT_EQ(cfg.public_url, "https://x");
+}
+
+TEST(config, defaults_are_sane) {
+    config cfg;
+    ASSERT_TRUE(parse({}, {}, cfg).ok);
+    EXPECT_EQ(cfg.port, 5050);
+    EXPECT_GE(cfg.threads, 1U);
+    EXPECT_EQ(cfg.max_message_bytes, 64U * 1024U);
+    EXPECT_TRUE(cfg.verify_signatures);
+}
+
+TEST(config, bad_values_are_named) {
+    config cfg;
+    auto r = parse({"--port", "70000"}, {}, cfg);
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("--port"), std::string::npos);
+    r = parse({"--bogus"}, {}, cfg);
+    EXPECT_NE(r.error.find("--bogus"), std::string::npos);
+    r = parse({"--tls-cert", "a.pem"}, {}, cfg);
+    EXPECT_FALSE(r.ok);
+    r = parse({}, {{"CALLSTREAM_THREADS", "many"}}, cfg);
+    EXPECT_NE(r.error.find("CALLSTREAM_THREADS"), std::string::npos);
+    r = parse({"--log-level", "loud"}, {}, cfg);
+    EXPECT_FALSE(r.ok);
+}
+
+TEST(config, help_lists_every_option) {
+    const std::string help = config_help();
+    for (const auto& opt : config_options()) {
+        EXPECT_NE(help.find(opt.name), std::string::npos) << opt.name;
+    }
+}
+
+} // namespace
+} // namespace callstream::server
