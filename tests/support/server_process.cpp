@@ -57,6 +57,12 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
             port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + p + 5));
             return;
         }
+        // --log-format json: {"ts":…,"event":"listening",…,"port":"N",…}
+        if (const auto pos = text.find(R"("event":"listening")"); pos != std::string::npos) {
+            const auto p = text.find(R"("port":")", pos);
+            port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + p + 8));
+            return;
+        }
         if (!running()) {
             throw std::runtime_error("callstream exited at startup: " + text);
         }
