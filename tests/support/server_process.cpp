@@ -68,7 +68,11 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    throw std::runtime_error("callstream did not start: " + log());
+    // No destructor runs for a constructor that throws: do not leave the child behind.
+    const std::string text = log();
+    stop(SIGKILL, std::chrono::seconds(5));
+    std::remove(log_path_.c_str());
+    throw std::runtime_error("callstream did not start: " + text);
 }
 
 server_process::~server_process() {
