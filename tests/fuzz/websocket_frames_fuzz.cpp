@@ -72,8 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string_view text(static_cast<const char*>(bytes.data()), bytes.size());
             server::inbound_message msg;
             pipeline::stream_info start;
-            if (!server::parse_inbound(parser, text, text.size() + simdjson::SIMDJSON_PADDING,
-                                       msg, start) &&
+            if (!server::parse_inbound(parser, text, text.size() + simdjson::SIMDJSON_PADDING, msg,
+                                       start) &&
                 msg.event == server::inbound_event::media) {
                 ulaw.resize(codec::base64_decoded_max_size(msg.payload.size()));
                 std::size_t n = 0;
