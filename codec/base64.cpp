@@ -49,16 +49,31 @@ std::error_code make_error_code(base64_errc e) noexcept {
     return {static_cast<int>(e), base64_category()};
 }
 
+// Two output characters per 12 input bits from one table: a 20 ms frame (160 bytes) is encoded
+// with 2 loads per 3 bytes instead of 4 shifts and lookups.
+struct pair_table {
+    std::array<std::array<char, 2>, 4096> pairs{};
+    constexpr pair_table() {
+        for (std::size_t i = 0; i < 4096; ++i) {
+            pairs[i] = {alphabet[i >> 6], alphabet[i & 63]};
+        }
+    }
+};
+constexpr pair_table encode_pairs;
+
 std::size_t base64_encode(std::span<const std::uint8_t> in, char* out) noexcept {
     const std::uint8_t* p = in.data();
     std::size_t n = in.size();
     char* o = out;
     for (; n >= 3; n -= 3, p += 3) {
         const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
-        *o++ = alphabet[v >> 18];
-        *o++ = alphabet[(v >> 12) & 63];
-        *o++ = alphabet[(v >> 6) & 63];
-        *o++ = alphabet[v & 63];
+        const auto& hi = encode_pairs.pairs[v >> 12];
+        const auto& lo = encode_pairs.pairs[v & 0xFFF];
+        o[0] = hi[0];
+        o[1] = hi[1];
+        o[2] = lo[0];
+        o[3] = lo[1];
+        o += 4;
     }
     if (n > 0) {
         const std::uint32_t v =

@@ -1,6 +1,8 @@
 #include "pipeline/processor_factory.hpp"
 
 #include "pipeline/processors/echo.hpp"
+#include "pipeline/processors/play.hpp"
+#include "pipeline/processors/record.hpp"
 
 namespace callstream::pipeline {
 
@@ -23,8 +25,20 @@ processor_chain_result make_processor_chain(std::string_view app_list,
         }
         if (name == "echo") {
             result.chain.push_back(std::make_unique<echo_processor>());
+        } else if (name == "record") {
+            recording_options options = config.recording;
+            options.dir = config.recordings_dir;
+            result.chain.push_back(std::make_unique<record_processor>(
+                std::move(options), config.writer ? config.writer : recording_writer::shared()));
+        } else if (name == "play") {
+            if (!result.play_control) {
+                result.play_control = std::make_shared<play_control>(config.play.prompts_dir);
+            }
+            result.chain.push_back(
+                std::make_unique<play_processor>(config.play, result.play_control));
         } else {
             result.chain.clear();
+            result.play_control.reset();
             result.error = "unknown app '" + std::string(name) + "'";
             return result;
         }

@@ -113,6 +113,16 @@ std::vector<config_option> build_options() {
     o.push_back(text("--twilio-ca-file", "TWILIO_CA_FILE",
                      "CA bundle to verify the Twilio API with (default: system store)",
                      &config::twilio_ca_file));
+    o.push_back({"--twilio-timeout-ms", "TWILIO_TIMEOUT_MS", "MS",
+                 "Twilio REST request timeout: connect, TLS, request and response (10000)",
+                 [](std::string_view v, config& c) {
+                     long ms = 0;
+                     if (!parse_int(v, ms, 1L, 600'000L)) {
+                         return false;
+                     }
+                     c.twilio_timeout = std::chrono::milliseconds(ms);
+                     return true;
+                 }});
     o.push_back(text("--twilio-from", "TWILIO_FROM", "default caller ID for /make-call",
                      &config::twilio_from));
     o.push_back(text("--twilio-account-sid", "TWILIO_ACCOUNT_SID", "Twilio Account SID (AC...)",
@@ -125,8 +135,7 @@ std::vector<config_option> build_options() {
     o.push_back(text("--twilio-api-secret", "TWILIO_API_SECRET", "Twilio API key secret",
                      &config::api_secret));
     o.push_back(text("--api-token", "CALLSTREAM_API_TOKEN",
-                     "bearer token required by /make-call and /calls/*/hangup",
-                     &config::api_token));
+                     "bearer token required by /make-call and /calls/...", &config::api_token));
     o.push_back({"--no-verify-signatures", "", "", "do not check X-Twilio-Signature",
                  [](std::string_view, config& c) {
                      c.verify_signatures = false;

@@ -52,6 +52,7 @@ struct config {
     std::string api_secret;
     std::string api_token; // bearer token protecting /make-call
     bool verify_signatures = true;
+    std::chrono::milliseconds twilio_timeout{10'000}; // per REST request, connect to last byte
 
     // Logging
     log_level level = log_level::info;

@@ -1,4 +1,5 @@
 // GET /healthz, GET /metrics, GET|POST /twiml.
+#include "server/call_registry.hpp"
 #include "server/form.hpp"
 #include "server/router.hpp"
 #include "server/twiml.hpp"
@@ -19,6 +20,11 @@ net::awaitable<http_response> metrics_route(request_context& ctx) {
 // To travel on to the stream as <Parameter>s, and so does every query parameter (e.g. ?app=record)
 // so a number's webhook URL can choose the processors.
 net::awaitable<http_response> twiml(request_context& ctx) {
+    for (const auto& check : ctx.server.webhook_checks) {
+        if (auto refused = check(ctx)) {
+            co_return std::move(*refused);
+        }
+    }
     std::vector<std::pair<std::string, std::string>> params;
     auto query = parse_form(ctx.query());
     if (!query) {
@@ -36,6 +42,9 @@ net::awaitable<http_response> twiml(request_context& ctx) {
             if (auto v = form_value(*form, name)) {
                 params.emplace_back(name, std::string(*v));
             }
+        }
+        if (ctx.server.calls) {
+            ctx.server.calls->on_webhook(*form); // an incoming call shows up in GET /calls
         }
     }
     const std::string url = media_stream_url(ctx.server.public_base(ctx.request, ctx.tls));

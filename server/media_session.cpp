@@ -16,6 +16,7 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "pipeline/stream_pipeline.hpp"
+#include "server/call_registry.hpp"
 #include "server/log.hpp"
 #include "server/twilio_protocol.hpp"
 #include "server/version.hpp"
@@ -53,7 +54,8 @@ class media_session final : public media_session_handle,
                             public std::enable_shared_from_this<media_session<Stream>> {
   public:
     media_session(Stream&& stream, std::shared_ptr<server_context> ctx)
-        : ws_(std::move(stream)), ctx_(std::move(ctx)), close_timer_(ws_.get_executor()) {}
+        : ws_(std::move(stream)), ctx_(std::move(ctx)), close_timer_(ws_.get_executor()),
+          idle_timer_(ws_.get_executor()) {}
 
     net::awaitable<void> run(http_request req);
 
@@ -86,6 +88,10 @@ class media_session final : public media_session_handle,
     void on_read_error(const beast::error_code& ec);
     void fail(websocket::close_code code, std::string_view text, close_reason why);
     void start_close(const websocket::close_reason& cr);
+    void arm_close_deadline();
+    void arm_idle_timer();
+    void on_idle_tick();
+    void close_socket() { beast::close_socket(beast::get_lowest_layer(ws_)); }
     void flush_pipeline();
     void do_write();
     void on_write(const beast::error_code& ec, std::size_t bytes);
@@ -112,6 +118,9 @@ class media_session final : public media_session_handle,
     std::shared_ptr<server_context> ctx_;
     beast::flat_buffer buffer_;
     net::steady_timer close_timer_;
+    net::steady_timer idle_timer_;
+    bool heard_from_peer_ = true; // any message or pong since the last idle tick
+    bool pinging_ = false;        // a keep-alive ping is out and unanswered
 
     state state_ = state::awaiting_start;
     bool closing_ = false;
@@ -136,13 +145,17 @@ class media_session final : public media_session_handle,
 
 template <typename Stream> net::awaitable<void> media_session<Stream>::run(http_request req) {
     const auto& cfg = ctx_->cfg;
-    // Beast's own timers: the handshake (and closing handshake) deadline, and an idle timeout
-    // with keep-alive pings, so a silent but live Twilio leg stays open while a dead peer is cut.
+    // Beast's timer bounds the opening and closing handshakes.
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = cfg.handshake_timeout;
-    timeouts.idle_timeout = cfg.idle_timeout;
-    timeouts.keep_alive_pings = true;
+    // Not Beast's idle timeout: it re-arms a timer on every read, which costs more than the
+    // rest of a frame's work. arm_idle_timer() checks twice per idle period instead.
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
     ws_.set_option(timeouts);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+        heard_from_peer_ = true; // pings and pongs count as the peer being alive
+    });
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
         res.set(http::field::server, std::string("callstream/") + version);
     }));
@@ -156,6 +169,7 @@ template <typename Stream> net::awaitable<void> media_session<Stream>::run(http_
     }
     registry_id_ = ctx_->sessions.add(this->weak_from_this());
     ctx_->stats.streams_active.fetch_add(1, std::memory_order_relaxed);
+    arm_idle_timer();
     co_await read_loop();
     finish();
 }
@@ -188,6 +202,7 @@ template <typename Stream> net::awaitable<void> media_session<Stream>::read_loop
 template <typename Stream>
 void media_session<Stream>::handle_message(std::string_view text, std::size_t capacity) {
     auto& stats = ctx_->stats;
+    heard_from_peer_ = true;
     stats.messages_in.fetch_add(1, std::memory_order_relaxed);
     stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
     auto& s = scratch();
@@ -273,6 +288,8 @@ void media_session<Stream>::handle_message(std::string_view text, std::size_t ca
         close_after_flush_ = true;
         if (!writing_ && outbox_.empty()) {
             start_close(make_close(websocket::close_code::normal, "stream stopped"));
+        } else {
+            arm_close_deadline(); // a peer that stopped reading must not hold the flush open
         }
         return;
     case inbound_event::unknown:
@@ -297,14 +314,34 @@ template <typename Stream> void media_session<Stream>::on_start() {
         fail(websocket::close_code::policy_error, chain.error, close_reason::bad_app);
         return;
     }
-    pipeline_ = std::make_unique<pipeline::stream_pipeline>(std::move(chain.chain));
+    try {
+        pipeline_ =
+            std::make_unique<pipeline::stream_pipeline>(std::move(chain.chain), ctx_->pipeline);
+    } catch (const std::exception& e) {
+        fail(websocket::close_code::policy_error, e.what(), close_reason::bad_app);
+        return;
+    }
+    if (pipeline_->dsp_mode()) {
+        // Called on a DSP worker when output appears (once per burst): hop to our thread.
+        pipeline_->set_output_ready([weak = this->weak_from_this(), executor = ws_.get_executor()] {
+            net::post(executor, [weak] {
+                if (auto self = weak.lock()) {
+                    self->flush_pipeline();
+                }
+            });
+        });
+    }
     writer_.set_stream_sid(info_.stream_sid);
-    ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid);
+    ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid, chain.play_control);
     state_ = state::streaming;
     log(log_level::info, "stream_started",
         {{"call_sid", info_.call_sid},
          {"stream_sid", info_.stream_sid},
          {"app", app.empty() ? ctx_->processors.default_app : app}});
+    if (ctx_->calls) {
+        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid,
+                                       app.empty() ? ctx_->processors.default_app : app);
+    }
     pipeline_->start(info_);
     flush_pipeline();
 }
@@ -338,7 +375,7 @@ template <typename Stream> void media_session<Stream>::on_read_error(const beast
     } else if (ec.category() == websocket::make_error_code(websocket::error::closed).category()) {
         reason_ = close_reason::websocket_error; // Beast has already sent close 1002
     } else {
-        reason_ = close_reason::vanished;
+        reason_ = close_reason::vanished; // reset, EOF without a close frame, TLS truncation
     }
     if (*reason_ != close_reason::peer_closed) {
         log(log_level::warn, "stream_read_failed",
@@ -377,18 +414,58 @@ void media_session<Stream>::start_close(const websocket::close_reason& cr) {
         outbox_.pop_back();
     }
     ctx_->stats.frames_dropped_closing.fetch_add(abandoned, std::memory_order_relaxed);
-    // A peer that never reads can leave our close frame (or a write) stuck behind a full
-    // socket buffer; the timer cuts the TCP connection so the session is freed regardless.
-    close_timer_.expires_after(ctx_->cfg.handshake_timeout);
-    close_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
-        if (!ec) {
-            beast::error_code ignored;
-            beast::get_lowest_layer(self->ws_).socket().close(ignored);
-        }
-    });
+    arm_close_deadline();
     ws_.async_close(cr, [self = this->shared_from_this()](const beast::error_code&) {
         self->close_timer_.cancel();
     });
+}
+
+// A peer that never reads can leave our close frame (or a write) stuck behind a full socket
+// buffer; the timer cuts the TCP connection so the session is freed regardless.
+template <typename Stream> void media_session<Stream>::arm_close_deadline() {
+    close_timer_.expires_after(ctx_->cfg.handshake_timeout);
+    close_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
+        if (!ec) {
+            self->close_socket();
+        }
+    });
+}
+
+// A live Twilio leg may go quiet (no media during silence), so silence alone is no reason to
+// close: after half an idle period without a message we ping, and only a peer that answers
+// nothing for a whole idle period (half-open TCP, a vanished host) is cut off.
+template <typename Stream> void media_session<Stream>::arm_idle_timer() {
+    idle_timer_.expires_after(ctx_->cfg.idle_timeout / 2);
+    idle_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
+        if (!ec) {
+            self->on_idle_tick();
+        }
+    });
+}
+
+template <typename Stream> void media_session<Stream>::on_idle_tick() {
+    if (closing_) {
+        return;
+    }
+    if (heard_from_peer_) {
+        heard_from_peer_ = false;
+        pinging_ = false;
+        arm_idle_timer();
+        return;
+    }
+    if (!pinging_) {
+        pinging_ = true;
+        ws_.async_ping({}, [self = this->shared_from_this()](const beast::error_code&) {});
+        arm_idle_timer();
+        return;
+    }
+    if (!reason_) {
+        reason_ = close_reason::idle_timeout;
+    }
+    log(log_level::warn, "stream_idle_timeout",
+        {{"stream_sid", info_.stream_sid},
+         {"idle_timeout_s", static_cast<long>(ctx_->cfg.idle_timeout.count())}});
+    close_socket();
 }
 
 template <typename Stream> void media_session<Stream>::flush_pipeline() {
@@ -476,7 +553,11 @@ template <typename Stream> void media_session<Stream>::finish() {
     if (pipeline_ && state_ == state::streaming) {
         pipeline_->stop(); // the peer vanished without stop: let processors close their files
     }
+    idle_timer_.cancel();
     ctx_->sessions.remove(registry_id_);
+    if (ctx_->calls && !info_.stream_sid.empty()) {
+        ctx_->calls->on_stream_stopped(info_.call_sid, info_.stream_sid);
+    }
     ctx_->stats.streams_active.fetch_sub(1, std::memory_order_relaxed);
     const auto why = reason_.value_or(close_reason::vanished);
     ctx_->stats.count_close(why);
@@ -493,8 +574,16 @@ template <typename Stream> void media_session<Stream>::finish() {
 template <typename Stream>
 net::awaitable<void> run_media_session(Stream stream, http_request req,
                                        std::shared_ptr<server_context> ctx) {
-    auto session = std::make_shared<media_session<Stream>>(std::move(stream), std::move(ctx));
-    co_await session->run(std::move(req));
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        // Plain WebSocket runs on the bare socket: tcp_stream's per-operation timer
+        // bookkeeping is not needed once the session keeps its own deadlines.
+        auto session = std::make_shared<media_session<net::ip::tcp::socket>>(
+            stream.release_socket(), std::move(ctx));
+        co_await session->run(std::move(req));
+    } else {
+        auto session = std::make_shared<media_session<Stream>>(std::move(stream), std::move(ctx));
+        co_await session->run(std::move(req));
+    }
 }
 
 template net::awaitable<void> run_media_session<beast::tcp_stream>(beast::tcp_stream, http_request,

@@ -73,6 +73,25 @@ server::server(config cfg)
     ctx_->cfg = std::move(cfg);
     const auto& c = ctx_->cfg;
     ctx_->processors.default_app = c.default_app;
+    ctx_->processors.resampler = c.resampler;
+    ctx_->processors.recordings_dir = c.recordings_dir;
+    ctx_->processors.play.prompts_dir = c.prompts_dir;
+    const auto resampler = pipeline::parse_resampler_spec(c.resampler);
+    if (!resampler.error.empty()) {
+        throw std::runtime_error("invalid --resampler '" + c.resampler + "': " + resampler.error);
+    }
+    ctx_->pipeline.resampler = resampler.spec;
+    if (c.dsp_threads > 0) {
+        ctx_->dsp = std::make_unique<pipeline::dsp_pool>(c.dsp_threads);
+        ctx_->pipeline.dsp = ctx_->dsp.get();
+        // 5 s of caller audio may queue for a worker (a burst after a network stall); beyond
+        // that frames are dropped and counted rather than blocking the network thread.
+        ctx_->pipeline.inbound_capacity = 256;
+        ctx_->pipeline.outbound_capacity = 128;
+    } else {
+        // Inline mode drains right after each push; a small ring keeps a stream's memory low.
+        ctx_->pipeline.outbound_capacity = 64;
+    }
     ctx_->routes = std::make_shared<router>();
     add_core_routes(*ctx_->routes);
     add_extra_routes(*ctx_);

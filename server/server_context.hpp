@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/dsp_pool.hpp"
 #include "pipeline/processor_factory.hpp"
+#include "pipeline/stream_pipeline.hpp"
 #include "server/config.hpp"
 #include "server/http_types.hpp"
 #include "server/metrics.hpp"
@@ -19,6 +21,7 @@
 namespace callstream::server {
 
 class router;
+class call_registry;
 
 struct request_context {
     const http_request& request;
@@ -40,7 +43,14 @@ struct server_context {
     metrics stats;
     session_registry sessions;
     pipeline::processor_config processors;
+    // How each stream's pipeline runs: inline, or on `dsp` workers when --dsp-threads > 0.
+    std::unique_ptr<pipeline::dsp_pool> dsp;
+    pipeline::pipeline_options pipeline;
     std::vector<upgrade_check> upgrade_checks;
+    // Run first by Twilio's form webhooks (/twiml); a response refuses the request (e.g. 403).
+    std::vector<upgrade_check> webhook_checks;
+    // Recent calls: placed, reported by status callbacks, and the streams that ran for them.
+    std::shared_ptr<call_registry> calls;
     std::shared_ptr<router> routes;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;

@@ -1,11 +1,13 @@
 #include "server/session_registry.hpp"
 
+#include "pipeline/play_control.hpp"
+
 namespace callstream::server {
 
 std::uint64_t session_registry::add(std::weak_ptr<media_session_handle> session) {
     const std::lock_guard lock(mutex_);
     const auto id = next_id_++;
-    sessions_.emplace(id, entry{std::move(session), {}});
+    sessions_.emplace(id, entry{std::move(session), {}, nullptr});
     return id;
 }
 
@@ -14,11 +16,26 @@ void session_registry::remove(std::uint64_t id) {
     sessions_.erase(id);
 }
 
-void session_registry::set_stream_sid(std::uint64_t id, std::string stream_sid) {
+void session_registry::set_stream_sid(std::uint64_t id, std::string stream_sid,
+                                      std::shared_ptr<pipeline::play_control> play) {
     const std::lock_guard lock(mutex_);
     if (auto it = sessions_.find(id); it != sessions_.end()) {
         it->second.stream_sid = std::move(stream_sid);
+        it->second.play = std::move(play);
     }
+}
+
+std::shared_ptr<pipeline::play_control> session_registry::find_play(std::string_view stream_sid,
+                                                                    bool& found) const {
+    const std::lock_guard lock(mutex_);
+    for (const auto& [id, e] : sessions_) {
+        if (e.stream_sid == stream_sid) {
+            found = true;
+            return e.play;
+        }
+    }
+    found = false;
+    return nullptr;
 }
 
 std::shared_ptr<media_session_handle> session_registry::find(std::string_view stream_sid) const {

@@ -15,7 +15,8 @@
 
 namespace callstream::pipeline {
 class stream_pipeline;
-}
+class play_control;
+} // namespace callstream::pipeline
 
 namespace callstream::server {
 
@@ -34,8 +35,13 @@ class session_registry {
   public:
     std::uint64_t add(std::weak_ptr<media_session_handle> session);
     void remove(std::uint64_t id);
-    void set_stream_sid(std::uint64_t id, std::string stream_sid);
+    // Names a started stream; `play` is its play processor's mailbox, if it has one.
+    void set_stream_sid(std::uint64_t id, std::string stream_sid,
+                        std::shared_ptr<pipeline::play_control> play = nullptr);
     std::shared_ptr<media_session_handle> find(std::string_view stream_sid) const;
+    // A started stream's play mailbox. `found` tells an unknown stream from one without play.
+    std::shared_ptr<pipeline::play_control> find_play(std::string_view stream_sid,
+                                                      bool& found) const;
     std::vector<std::shared_ptr<media_session_handle>> all() const;
     std::size_t size() const;
 
@@ -43,6 +49,7 @@ class session_registry {
     struct entry {
         std::weak_ptr<media_session_handle> session;
         std::string stream_sid;
+        std::shared_ptr<pipeline::play_control> play;
     };
     mutable std::mutex mutex_;
     std::uint64_t next_id_ = 1;

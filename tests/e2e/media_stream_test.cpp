@@ -77,11 +77,11 @@ bool wait_for_metric(std::uint16_t port, const std::string& line,
     return false;
 }
 
-TEST(media_echo, speech_comes_back_byte_identical) {
+void expect_speech_echo(const std::vector<std::string>& server_args) {
     temp_dir dir;
     const auto speech = make_speech_ulaw(dir, 3.0);
     ASSERT_GE(speech.size(), frame_bytes * 100);
-    server_process server;
+    server_process server(server_args);
     started_stream stream(server.port(), 1);
     const std::size_t frames = speech.size() / frame_bytes;
     for (std::size_t i = 0; i < frames; ++i) {
@@ -104,6 +104,14 @@ TEST(media_echo, speech_comes_back_byte_identical) {
     EXPECT_EQ(closed.code, 1000);
     std::printf("echoed %zu frames byte-identical (%zu negative-zero bytes came back as 0xFF)\n",
                 frames, negative_zeros);
+}
+
+TEST(media_echo, speech_comes_back_byte_identical) {
+    expect_speech_echo({});
+}
+
+TEST(media_echo, speech_comes_back_byte_identical_through_dsp_workers) {
+    expect_speech_echo({"--dsp-threads", "2"});
 }
 
 TEST(media_echo, dtmf_mark_and_unknown_events_do_not_disturb_the_stream) {

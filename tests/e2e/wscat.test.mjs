@@ -23,12 +23,20 @@ test('wscat typed session gets its media frame echoed', async () => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    await new Promise((r) => setTimeout(r, 500)); // let it connect, as a person would
+    // Type only once wscat is connected, as a person would: the server has answered its upgrade.
+    const upgraded = 'callstream_http_requests_total{route="/media-stream",status="101"} 1';
+    for (let i = 0; ; ++i) {
+      const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      if (metrics.includes(upgraded)) break;
+      if (i > 300) throw new Error(`wscat did not connect: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
     for (const line of lines) {
       child.stdin.write(line + '\n');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const timer = setTimeout(() => child.kill(), 5000);
+    const timer = setTimeout(() => child.kill(), 15000);
     await exited; // the server closes the socket after stop, which ends wscat
     clearTimeout(timer);
     const echoed = `{"event":"media","streamSid":"${sid}","media":{"payload":"${frame.toString('base64')}"}}`;

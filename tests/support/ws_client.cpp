@@ -123,6 +123,51 @@ std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout) {
     return beast::buffers_to_string(buffer_.data());
 }
 
+void ws_client::start_pump_read() {
+    pump_pending_ = true;
+    auto on_read = [this](beast::error_code ec, std::size_t) {
+        pump_pending_ = false;
+        if (ec) {
+            if (ec == websocket::error::closed) {
+                close_.closed = true;
+                const auto& reason = plain_ ? plain_->reason() : tls_->reason();
+                close_.code = reason.code;
+            } else {
+                close_.error = ec.message();
+            }
+            return;
+        }
+        pumped_.push_back(beast::buffers_to_string(buffer_.data()));
+        buffer_.consume(buffer_.size());
+        start_pump_read();
+    };
+    if (plain_) {
+        plain_->async_read(buffer_, on_read);
+    } else {
+        tls_->async_read(buffer_, on_read);
+    }
+}
+
+std::vector<std::string> ws_client::pump(std::chrono::milliseconds wait, std::size_t until_count) {
+    if (!pump_pending_ && !close_.closed && close_.error.empty()) {
+        buffer_.clear();
+        start_pump_read();
+    }
+    ioc_.restart();
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (pumped_.size() < until_count && std::chrono::steady_clock::now() < deadline &&
+           (pump_pending_ || !ioc_.stopped())) {
+        ioc_.run_one_for(std::chrono::milliseconds(5));
+        if (!pump_pending_ && (close_.closed || !close_.error.empty())) {
+            break;
+        }
+    }
+    ioc_.poll();
+    std::vector<std::string> out;
+    out.swap(pumped_);
+    return out;
+}
+
 close_result ws_client::wait_close(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {

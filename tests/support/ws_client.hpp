@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -40,6 +41,10 @@ class ws_client {
     std::optional<std::string> read(std::chrono::milliseconds timeout = std::chrono::seconds(5));
     // Reads until the server closes (discarding messages), and returns the close code.
     close_result wait_close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // Runs the client for `wait` (or until `until_count` messages have arrived) while keeping
+    // one read outstanding between calls, and returns the messages received. Unlike read(), a
+    // quiet server does not end the connection, so tests can step frame by frame.
+    std::vector<std::string> pump(std::chrono::milliseconds wait, std::size_t until_count = 1);
     void close(); // clean client-side close
     void abort(); // drop the TCP connection with no close frame (a vanished peer)
     // Shrinks the kernel receive buffer so a client that stops reading backs up quickly.
@@ -59,6 +64,9 @@ class ws_client {
     std::unique_ptr<tls_ws> tls_;
     boost::beast::flat_buffer buffer_;
     close_result close_;
+    bool pump_pending_ = false;
+    std::vector<std::string> pumped_;
+    void start_pump_read();
 };
 
 // Plain HTTP/1.1 request to the server; returns status, headers and body.

@@ -1,0 +1,518 @@
+#include "pipeline/recording_writer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <speex/speex_resampler.h>
+
+#include "codec/wav.hpp"
+#include "pipeline/ogg_opus_file.hpp"
+
+namespace callstream::pipeline {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::int64_t unix_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// 2026-11-26T12:34:56.789Z
+std::string iso8601_utc(std::int64_t unix_ms) {
+    const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(unix_ms % 1000));
+    return buf;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char c : s) {
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+                char esc[8];
+                std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+                out += esc;
+            } else {
+                out += c;
+            }
+        }
+    }
+    out += '"';
+}
+
+// SIDs come from the network: keep file names to [A-Za-z0-9_-] so no SID can leave `dir`.
+std::string safe_name(std::string_view sid) {
+    std::string out;
+    for (const char c : sid.substr(0, 64)) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
+        out += ok ? c : '_';
+    }
+    return out.empty() ? std::string("unknown") : out;
+}
+
+bool write_all(int fd, const void* data, std::size_t size) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+bool pwrite_all(int fd, const void* data, std::size_t size, off_t offset) {
+    return ::pwrite(fd, data, size, offset) == static_cast<ssize_t>(size);
+}
+
+struct dtmf_entry {
+    char digit;
+    std::int64_t timestamp_ms;
+};
+struct mark_entry {
+    std::string name;
+    std::int64_t timestamp_ms;
+};
+
+} // namespace
+
+struct recording_session::files {
+    bool opened = false;
+    bool failed = false;
+    bool finished = false;
+
+    int wav_fd = -1;
+    std::uint32_t wav_data_bytes = 0; // on disk
+    std::vector<std::int16_t> wav_pending;
+
+    int opus_fd = -1;
+    std::unique_ptr<ogg_opus_file> opus;
+    SpeexResamplerState* resampler = nullptr; // 8 kHz -> opus_rate_hz when they differ
+    std::vector<std::int16_t> opus_in;
+    std::vector<std::int16_t> opus_resampled;
+
+    // Sent audio waiting for the caller frame it plays against.
+    std::vector<std::int16_t> sent_fifo;
+    std::size_t sent_read = 0;
+    std::uint64_t sent_overflow = 0;
+
+    // Caller frames are emitted one frame late so the sent frame of the same tick is in the FIFO
+    // whatever the processor order ("echo,record" or "record,echo").
+    bool have_caller = false;
+    record_item caller;
+
+    std::uint64_t frames = 0;
+    std::vector<dtmf_entry> dtmf;
+    std::vector<mark_entry> marks;
+    bool sidecar_dirty = true;
+    steady::time_point last_flush = steady::now();
+
+    ~files() {
+        opus.reset();
+        if (resampler != nullptr) {
+            speex_resampler_destroy(resampler);
+        }
+        if (wav_fd >= 0) {
+            ::close(wav_fd);
+        }
+        if (opus_fd >= 0) {
+            ::close(opus_fd);
+        }
+    }
+};
+
+recording_session::recording_session(stream_info info, recording_options options)
+    : info_(std::move(info)), options_(std::move(options)), start_unix_ms_(unix_now_ms()),
+      base_path_(options_.dir / (safe_name(info_.call_sid) + "_" + safe_name(info_.stream_sid))),
+      files_(std::make_unique<files>()) {}
+
+recording_session::~recording_session() = default;
+
+bool recording_session::push(const record_item& item) noexcept {
+    if (!ring_.push(item)) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void recording_session::stop() noexcept {
+    stop_unix_ms_.store(unix_now_ms(), std::memory_order_relaxed);
+    stopped_.store(true, std::memory_order_release);
+}
+
+void recording_session::abandon() noexcept {
+    stop_unix_ms_.store(unix_now_ms(), std::memory_order_relaxed);
+    abandoned_.store(true, std::memory_order_release);
+}
+
+namespace {
+
+std::string sidecar_json(const stream_info& info, const recording_options& options,
+                         std::int64_t start_ms, std::int64_t stop_ms, std::string_view state,
+                         std::uint64_t frames, std::uint64_t dropped,
+                         const std::vector<dtmf_entry>& dtmf, const std::vector<mark_entry>& marks,
+                         const std::string& base_name) {
+    std::string j = "{\n  \"account_sid\": ";
+    append_json_string(j, info.account_sid);
+    j += ",\n  \"call_sid\": ";
+    append_json_string(j, info.call_sid);
+    j += ",\n  \"stream_sid\": ";
+    append_json_string(j, info.stream_sid);
+    j += ",\n  \"custom_parameters\": {";
+    for (std::size_t i = 0; i < info.custom_parameters.size(); ++i) {
+        j += i == 0 ? "" : ", ";
+        append_json_string(j, info.custom_parameters[i].first);
+        j += ": ";
+        append_json_string(j, info.custom_parameters[i].second);
+    }
+    j += "},\n  \"start_time\": ";
+    append_json_string(j, iso8601_utc(start_ms));
+    j += ",\n  \"stop_time\": ";
+    if (stop_ms != 0) {
+        append_json_string(j, iso8601_utc(stop_ms));
+    } else {
+        j += "null";
+    }
+    j += ",\n  \"state\": ";
+    append_json_string(j, state);
+    j += ",\n  \"duration_ms\": " + std::to_string(frames * frame_ms);
+    j += ",\n  \"dropped_frames\": " + std::to_string(dropped);
+    j += ",\n  \"files\": {\"wav\": ";
+    append_json_string(j, options.write_wav ? base_name + ".wav" : "");
+    j += ", \"opus\": ";
+    append_json_string(j, options.write_opus ? base_name + ".opus" : "");
+    j += "},\n  \"dtmf\": [";
+    for (std::size_t i = 0; i < dtmf.size(); ++i) {
+        j += i == 0 ? "" : ", ";
+        j += "{\"digit\": ";
+        append_json_string(j, std::string_view(&dtmf[i].digit, 1));
+        j += ", \"media_timestamp_ms\": " + std::to_string(dtmf[i].timestamp_ms) + "}";
+    }
+    j += "],\n  \"marks\": [";
+    for (std::size_t i = 0; i < marks.size(); ++i) {
+        j += i == 0 ? "" : ", ";
+        j += "{\"name\": ";
+        append_json_string(j, marks[i].name);
+        j += ", \"media_timestamp_ms\": " + std::to_string(marks[i].timestamp_ms) + "}";
+    }
+    j += "]\n}\n";
+    return j;
+}
+
+bool write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+    const std::filesystem::path tmp = path.string() + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return false;
+    }
+    const bool ok = write_all(fd, text.data(), text.size());
+    ::close(fd);
+    return ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+recording_writer::recording_writer() : thread_([this] { run(); }) {}
+
+recording_writer::~recording_writer() {
+    {
+        std::lock_guard lock(mutex_);
+        quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+std::shared_ptr<recording_writer> recording_writer::shared() {
+    static const std::shared_ptr<recording_writer> writer = std::make_shared<recording_writer>();
+    return writer;
+}
+
+void recording_writer::add(std::shared_ptr<recording_session> session) {
+    std::lock_guard lock(mutex_);
+    incoming_.push_back(std::move(session));
+}
+
+void recording_writer::sync() {
+    std::unique_lock lock(mutex_);
+    // Two full passes: the first may have started before the caller's last push.
+    const std::uint64_t target = pass_ + 2;
+    while (pass_ < target && !quit_) {
+        wake_ = true; // each pass consumes the wake-up: ask again for the second one
+        cv_.notify_all();
+        const std::uint64_t seen = pass_;
+        cv_.wait(lock, [&] { return pass_ != seen || quit_; });
+    }
+}
+
+recording_stats recording_writer::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void recording_writer::run() {
+    bool quitting = false;
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            for (auto& s : incoming_) {
+                sessions_.push_back(std::move(s));
+            }
+            incoming_.clear();
+            quitting = quit_;
+        }
+        // A sync() forces the periodic flushes so tests see everything on disk.
+        bool force = quitting;
+        {
+            std::lock_guard lock(mutex_);
+            force = force || wake_;
+            wake_ = false;
+        }
+        std::uint64_t finished = 0;
+        std::uint64_t errors = 0;
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            recording_session& s = **it;
+            const bool was_failed = s.files_->failed;
+            if (quitting && !s.stopped_.load() && !s.abandoned_.load()) {
+                s.abandon();
+            }
+            const bool done = service(s, force);
+            errors += (!was_failed && s.files_->failed) ? 1u : 0u;
+            if (done) {
+                ++finished;
+                it = sessions_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        {
+            std::unique_lock lock(mutex_);
+            stats_.sessions_finished += finished;
+            stats_.file_errors += errors;
+            ++pass_;
+            cv_.notify_all();
+            if (quitting) {
+                return;
+            }
+            cv_.wait_for(lock, std::chrono::milliseconds(poll_ms), [&] { return wake_ || quit_; });
+        }
+    }
+}
+
+// Drains one session; returns true once it is finalised and can be dropped.
+bool recording_writer::service(recording_session& s, bool force_flush) {
+    auto& f = *s.files_;
+    const auto& opt = s.options_;
+    const std::string base_name = s.base_path_.filename().string();
+    const bool ended =
+        s.stopped_.load(std::memory_order_acquire) || s.abandoned_.load(std::memory_order_acquire);
+
+    if (!f.opened) {
+        f.opened = true;
+        std::error_code ec;
+        std::filesystem::create_directories(opt.dir, ec);
+        const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+        if (opt.write_wav) {
+            f.wav_fd = ::open((s.base_path_.string() + ".wav").c_str(), flags, 0644);
+            const auto header = codec::wav_header(2, static_cast<int>(telephony_rate_hz), 0);
+            f.failed = f.wav_fd < 0 || !write_all(f.wav_fd, header.data(), header.size());
+        }
+        if (opt.write_opus && !f.failed) {
+            f.opus_fd = ::open((s.base_path_.string() + ".opus").c_str(), flags, 0644);
+            if (f.opus_fd >= 0) {
+                ogg_opus_options o;
+                o.rate_hz = opt.opus_rate_hz;
+                o.channels = opt.opus_channels;
+                o.bitrate_bps = opt.opus_bitrate_bps;
+                o.complexity = opt.opus_complexity;
+                o.comments = {{"CALLSID", s.info_.call_sid}, {"STREAMSID", s.info_.stream_sid}};
+                f.opus = std::make_unique<ogg_opus_file>();
+                if (!f.opus->open(f.opus_fd, o)) {
+                    f.opus.reset();
+                }
+            }
+            f.failed = f.failed || f.opus == nullptr;
+            if (opt.opus_rate_hz != telephony_rate_hz) {
+                int err = 0;
+                f.resampler = speex_resampler_init(static_cast<spx_uint32_t>(opt.opus_channels),
+                                                   telephony_rate_hz, opt.opus_rate_hz, 3, &err);
+                f.failed = f.failed || f.resampler == nullptr;
+                if (f.resampler != nullptr) {
+                    speex_resampler_skip_zeros(f.resampler);
+                }
+            }
+        }
+        const std::size_t frame_values = telephony_frame_samples * 2;
+        f.wav_pending.reserve(frame_values * 50);
+        f.opus_in.reserve(frame_values);
+        f.opus_resampled.resize(frame_values * 6 + 64);
+        f.sent_fifo.reserve(telephony_rate_hz * 4);
+    }
+
+    // Writes one stereo tick: the held caller frame against the next sent samples.
+    auto emit = [&](const record_item& caller) {
+        const std::size_t n = caller.count;
+        std::size_t wav_at = f.wav_pending.size();
+        f.wav_pending.resize(wav_at + 2 * n);
+        f.opus_in.clear();
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::int16_t left = caller.pcm[i];
+            const std::int16_t right =
+                f.sent_read < f.sent_fifo.size() ? f.sent_fifo[f.sent_read++] : 0;
+            f.wav_pending[wav_at++] = left;
+            f.wav_pending[wav_at++] = right;
+            if (opt.opus_channels == 2) {
+                f.opus_in.push_back(left);
+                f.opus_in.push_back(right);
+            } else {
+                f.opus_in.push_back(static_cast<std::int16_t>((left + right) / 2));
+            }
+        }
+        if (f.sent_read == f.sent_fifo.size()) {
+            f.sent_fifo.clear();
+            f.sent_read = 0;
+        }
+        ++f.frames;
+        if (f.opus != nullptr) {
+            const std::int16_t* pcm = f.opus_in.data();
+            spx_uint32_t frames_out = static_cast<spx_uint32_t>(n);
+            if (f.resampler != nullptr) {
+                spx_uint32_t in_len = static_cast<spx_uint32_t>(n);
+                frames_out = static_cast<spx_uint32_t>(f.opus_resampled.size()) /
+                             static_cast<spx_uint32_t>(opt.opus_channels);
+                speex_resampler_process_interleaved_int(f.resampler, pcm, &in_len,
+                                                        f.opus_resampled.data(), &frames_out);
+                pcm = f.opus_resampled.data();
+            }
+            const std::size_t values =
+                static_cast<std::size_t>(frames_out) * static_cast<std::size_t>(opt.opus_channels);
+            if (!f.opus->write(std::span(pcm, values))) {
+                f.failed = true;
+            }
+        }
+    };
+
+    record_item item;
+    while (s.ring_.pop(item)) {
+        switch (item.type) {
+        case record_item::kind::caller:
+            if (f.have_caller) {
+                emit(f.caller);
+            }
+            f.caller = item;
+            f.have_caller = true;
+            break;
+        case record_item::kind::sent: {
+            // Bounded: a sender far ahead of the caller (no caller audio) must not grow memory.
+            constexpr std::size_t max_fifo = telephony_rate_hz * 30;
+            if (f.sent_fifo.size() - f.sent_read + item.count > max_fifo) {
+                ++f.sent_overflow;
+                break;
+            }
+            f.sent_fifo.insert(f.sent_fifo.end(), item.pcm.begin(), item.pcm.begin() + item.count);
+            break;
+        }
+        case record_item::kind::dtmf:
+            f.dtmf.push_back({item.digit, item.timestamp_ms});
+            f.sidecar_dirty = true;
+            break;
+        case record_item::kind::mark:
+            f.marks.push_back({std::string(item.name.data(), item.name_size), item.timestamp_ms});
+            f.sidecar_dirty = true;
+            break;
+        }
+    }
+    // The ring is empty, and `ended` was read before draining: nothing more will come.
+    if (ended && f.have_caller) {
+        emit(f.caller);
+        f.have_caller = false;
+    }
+
+    const auto now = steady::now();
+    const bool flush_due =
+        force_flush || ended || now - f.last_flush >= std::chrono::milliseconds(flush_ms);
+    if (flush_due) {
+        f.last_flush = now;
+        // Close the Ogg page so the audio so far is on disk and decodable.
+        if (f.opus != nullptr && !f.opus->flush()) {
+            f.failed = true;
+        }
+    }
+    if (flush_due && f.wav_fd >= 0) {
+        if (!f.wav_pending.empty()) {
+            const std::size_t bytes = f.wav_pending.size() * sizeof(std::int16_t);
+            // PCM16 WAV is little-endian, as is every machine we build for.
+            if (write_all(f.wav_fd, f.wav_pending.data(), bytes)) {
+                f.wav_data_bytes += static_cast<std::uint32_t>(bytes);
+            } else {
+                f.failed = true;
+            }
+            f.wav_pending.clear();
+            const auto header =
+                codec::wav_header(2, static_cast<int>(telephony_rate_hz), f.wav_data_bytes);
+            f.failed = !pwrite_all(f.wav_fd, header.data(), header.size(), 0) || f.failed;
+        }
+    }
+    if (f.sidecar_dirty || ended) {
+        f.sidecar_dirty = false;
+        const std::int64_t stop_ms = ended ? s.stop_unix_ms_.load() : 0;
+        const char* state = !ended ? "recording" : s.stopped_.load() ? "stopped" : "abandoned";
+        write_file_atomically(s.base_path_.string() + ".json",
+                              sidecar_json(s.info_, opt, s.start_unix_ms_, stop_ms, state, f.frames,
+                                           s.dropped(), f.dtmf, f.marks, base_name));
+    }
+    if (!ended) {
+        return false;
+    }
+    // Finalise: EOS page with the exact length, closed files.
+    if (f.opus != nullptr) {
+        f.failed = !f.opus->finish() || f.failed;
+        f.opus.reset();
+        ::close(f.opus_fd);
+        f.opus_fd = -1;
+    }
+    if (f.wav_fd >= 0) {
+        ::close(f.wav_fd);
+        f.wav_fd = -1;
+    }
+    f.finished = true;
+    return true;
+}
+
+} // namespace callstream::pipeline

@@ -1,0 +1,347 @@
+// /make-call, /calls/{sid}/hangup, /status and /calls against the real binary and a local HTTPS
+// stand-in for Twilio's Calls API (TLS verified with a CA made for the test).
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, test } from 'node:test';
+
+import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
+import { makeCertificates, startStandin } from './twilio_standin.mjs';
+
+const certDir = makeCertificates();
+
+function twilioEnv(extra = {}) {
+    return {
+        TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+        CALLSTREAM_API_TOKEN: API_TOKEN, TWILIO_FROM: 'callstream', ...extra,
+    };
+}
+
+function formValues(request, name) {
+    return request.form.filter(([k]) => k === name).map(([, v]) => v);
+}
+
+describe('make-call against the Twilio stand-in', () => {
+    let standin;
+    let cs;
+    before(async () => {
+        standin = await startStandin({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID, password: AUTH_TOKEN, dir: certDir });
+        cs = await startCallstream(['--public-url', PUBLIC_URL, '--twilio-api-base', standin.base,
+            '--twilio-ca-file', standin.caFile, '--twilio-timeout-ms', '1500'], twilioEnv());
+    });
+    after(async () => {
+        assert.equal(await cs.stop(), 0, cs.logs());
+        await standin?.close();
+    });
+
+    test('a SIP call is placed with inline TwiML, status callback and Basic auth', async () => {
+        standin.mode = 'ok';
+        const before = standin.requests.length;
+        const { status, json } = await makeCall(cs.base, {
+            to: 'sip:jong-un@sip.linphone.org', parameters: { app: 'echo', note: 'a&b <c>' },
+        });
+        assert.equal(status, 201, JSON.stringify(json));
+        assert.match(json.call_sid, /^CA[0-9a-f]{32}$/);
+        assert.equal(json.status, 'queued');
+        assert.equal(standin.requests.length, before + 1);
+        const req = standin.requests.at(-1);
+        assert.deepEqual(standin.violations, []);
+        assert.equal(req.path, `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls.json`);
+        assert.deepEqual(formValues(req, 'To'), ['sip:jong-un@sip.linphone.org']);
+        assert.deepEqual(formValues(req, 'From'), ['callstream']);
+        const twiml = formValues(req, 'Twiml')[0];
+        assert.ok(twiml.includes(`<Connect><Stream url="wss://callstream.example.test/media-stream">`), twiml);
+        assert.ok(twiml.includes('<Parameter name="app" value="echo"/>'), twiml);
+        assert.ok(twiml.includes('<Parameter name="note" value="a&amp;b &lt;c&gt;"/>'), twiml);
+        assert.deepEqual(formValues(req, 'StatusCallback'), [`${PUBLIC_URL}/status`]);
+        assert.deepEqual(formValues(req, 'StatusCallbackEvent'), ['initiated', 'ringing', 'answered', 'completed']);
+        // The call is listed, newest first.
+        const list = await (await fetch(`${cs.base}/calls`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
+        assert.equal(list.calls[0].sid, json.call_sid);
+        assert.equal(list.calls[0].to, 'sip:jong-un@sip.linphone.org');
+        assert.equal(list.calls[0].status, 'queued');
+    });
+
+    test('every optional field reaches Twilio encoded as Twilio expects', async () => {
+        standin.mode = 'ok';
+        const { status, json } = await makeCall(cs.base, {
+            to: '+14155551212', from: '+15017122661', byoc: 'BY' + 'ab'.repeat(16), timeout: 25,
+            record: true, machine_detection: 'Enable', status_callback_events: ['answered', 'completed'],
+        });
+        assert.equal(status, 201, JSON.stringify(json));
+        const req = standin.requests.at(-1);
+        assert.ok(req.body.includes('From=%2B15017122661'), req.body);
+        assert.ok(req.body.includes('StatusCallbackEvent=answered&StatusCallbackEvent=completed'), req.body);
+        assert.deepEqual(formValues(req, 'Timeout'), ['25']);
+        assert.deepEqual(formValues(req, 'Record'), ['true']);
+        assert.deepEqual(formValues(req, 'MachineDetection'), ['Enable']);
+        assert.deepEqual(formValues(req, 'AsyncAmd'), ['true']);
+        assert.deepEqual(formValues(req, 'Byoc'), ['BY' + 'ab'.repeat(16)]);
+
+        const sip = await makeCall(cs.base, {
+            to: 'sip:alice@example.com;transport=tls?X-Team=blue&X-Id=42',
+            sip_auth_username: 'alice', sip_auth_password: 'p&ss word+',
+        });
+        assert.equal(sip.status, 201, JSON.stringify(sip.json));
+        const sreq = standin.requests.at(-1);
+        assert.ok(sreq.body.includes('X-Team%3Dblue%26X-Id%3D42'), sreq.body);
+        assert.deepEqual(formValues(sreq, 'To'), ['sip:alice@example.com;transport=tls?X-Team=blue&X-Id=42']);
+        assert.deepEqual(formValues(sreq, 'SipAuthPassword'), ['p&ss word+']);
+        assert.deepEqual(standin.violations, []);
+    });
+
+    test('TwiML over 4000 characters is fetched from /twiml instead', async () => {
+        standin.mode = 'ok';
+        const parameters = {};
+        for (let i = 0; i < 10; i++) {
+            parameters[`p${i}`] = 'v'.repeat(450);
+        }
+        const { status } = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661', parameters });
+        assert.equal(status, 201);
+        const req = standin.requests.at(-1);
+        assert.deepEqual(formValues(req, 'Twiml'), []);
+        const url = new URL(formValues(req, 'Url')[0]);
+        assert.equal(url.origin + url.pathname, `${PUBLIC_URL}/twiml`);
+        assert.equal(url.searchParams.get('p7'), 'v'.repeat(450));
+        // /twiml turns that query back into the same <Parameter>s.
+        const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
+        const signature = getExpectedTwilioSignature(AUTH_TOKEN, `${PUBLIC_URL}/twiml${url.search}`, {});
+        const twimlRes = await fetch(`${cs.base}/twiml${url.search}`, { headers: { 'x-twilio-signature': signature } });
+        assert.equal(twimlRes.status, 200);
+        const twiml = await twimlRes.text();
+        assert.ok(twiml.includes(`<Parameter name="p7" value="${'v'.repeat(450)}"/>`));
+    });
+
+    test('keep-alive: consecutive calls reuse one TLS connection', async () => {
+        standin.mode = 'ok';
+        const connectionsBefore = standin.connections;
+        for (let i = 0; i < 3; i++) {
+            const { status } = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+            assert.equal(status, 201);
+        }
+        assert.ok(standin.connections - connectionsBefore <= 1,
+            `opened ${standin.connections - connectionsBefore} connections for 3 calls`);
+    });
+
+    test('a keep-alive connection the server closed while idle is replaced transparently', async () => {
+        standin.mode = 'ok';
+        const first = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(first.status, 201);
+        const connectionsBefore = standin.connections;
+        standin.dropIdleConnections();
+        await new Promise((r) => setTimeout(r, 100)); // let the close reach callstream's socket
+        const second = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(second.status, 201, JSON.stringify(second.json));
+        assert.equal(standin.connections, connectionsBefore + 1);
+        assert.deepEqual(standin.violations, []);
+    });
+
+    test('Twilio errors map to 502 with code, message and more_info', async () => {
+        standin.mode = 'auth';
+        let r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(r.status, 502);
+        assert.equal(r.json.code, 20003);
+        assert.equal(r.json.message, 'Authenticate');
+        assert.equal(r.json.more_info, 'https://www.twilio.com/docs/errors/20003');
+        assert.equal(r.json.twilio_status, 401);
+
+        standin.mode = 'invalid_to';
+        r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(r.status, 502);
+        assert.equal(r.json.code, 21211);
+        assert.match(r.json.message, /is not a valid phone number/);
+        assert.equal(r.json.more_info, 'https://www.twilio.com/docs/errors/21211');
+
+        standin.mode = 'server_error';
+        r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(r.status, 502);
+        assert.equal(r.json.twilio_status, 500);
+        assert.ok(r.json.message.length > 0);
+        standin.mode = 'ok';
+    });
+
+    test('a Twilio slower than the timeout gives 504', async () => {
+        standin.mode = 'slow';
+        standin.slowMs = 4000;
+        const started = Date.now();
+        const r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        standin.mode = 'ok';
+        assert.equal(r.status, 504, JSON.stringify(r.json));
+        assert.match(r.json.error, /did not answer in time/);
+        assert.ok(Date.now() - started < 3900, 'answered before Twilio did');
+    });
+
+    test('hangup posts Status=completed for the call', async () => {
+        standin.mode = 'ok';
+        const placed = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        const sid = placed.json.call_sid;
+        const res = await fetch(`${cs.base}/calls/${sid}/hangup`, {
+            method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` },
+        });
+        assert.equal(res.status, 200);
+        assert.deepEqual(await res.json(), { call_sid: sid, status: 'completed' });
+        const req = standin.requests.at(-1);
+        assert.equal(req.path, `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls/${sid}.json`);
+        assert.deepEqual(req.form, [['Status', 'completed']]);
+
+        const bad = await fetch(`${cs.base}/calls/CA123/hangup`, {
+            method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` },
+        });
+        assert.equal(bad.status, 400);
+        assert.equal((await bad.json()).field, 'sid');
+        const unauth = await fetch(`${cs.base}/calls/${sid}/hangup`, { method: 'POST' });
+        assert.equal(unauth.status, 401);
+    });
+
+    test('bad input is refused with 400 naming the field, before Twilio is called', async () => {
+        const cases = [
+            ['not json', ''],
+            ['[]', ''],
+            ['{}', 'to'],
+            ['{"to":"+1 415 555 1212"}', 'to'],
+            ['{"to":"4155551212"}', 'to'],
+            ['{"to":"+14155551212","from":"callstream"}', 'from'],
+            ['{"to":"sip:nobody"}', 'to'],
+            ['{"to":"sip:a@b.example;transport=sctp"}', 'to'],
+            ['{"to":"sip:a@b.example?Via=evil"}', 'to'],
+            [`{"to":"sip:${'a'.repeat(250)}@b.example"}`, 'to'],
+            ['{"to":"sip:a@b.example","from":"has space"}', 'from'],
+            ['{"to":"+14155551212","tO":"x"}', 'tO'],
+            ['{"to":"+14155551212","timeout":0}', 'timeout'],
+            ['{"to":"+14155551212","timeout":601}', 'timeout'],
+            ['{"to":"+14155551212","timeout":2.5}', 'timeout'],
+            ['{"to":"+14155551212","timeout":"30"}', 'timeout'],
+            ['{"to":"+14155551212","record":"yes"}', 'record'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Yes"}', 'machine_detection'],
+            ['{"to":"+14155551212","byoc":"BY12"}', 'byoc'],
+            [`{"to":"sip:a@b.example","byoc":"BY${'0'.repeat(32)}"}`, 'byoc'],
+            ['{"to":"sip:a@b.example","sip_auth_username":"u"}', 'sip_auth_password'],
+            ['{"to":"+14155551212","from":"+15017122661","sip_auth_username":"u","sip_auth_password":"p"}', 'sip_auth_username'],
+            ['{"to":"+14155551212","parameters":{"app":5}}', 'parameters'],
+            [`{"to":"+14155551212","parameters":{"k":"${'v'.repeat(500)}"}}`, 'parameters'],
+            ['{"to":"+14155551212","status_callback_events":["answered","hungup"]}', 'status_callback_events'],
+        ];
+        const requestsBefore = standin.requests.length;
+        for (const [body, field] of cases) {
+            const r = await makeCall(cs.base, body);
+            assert.equal(r.status, 400, `${body}: ${JSON.stringify(r.json)}`);
+            assert.equal(r.json.field ?? '', field, body);
+            assert.ok(r.json.error.length > 0, body);
+        }
+        assert.equal(standin.requests.length, requestsBefore, 'a bad request reached Twilio');
+    });
+
+    test('the bearer token is required and compared exactly', async () => {
+        const requestsBefore = standin.requests.length;
+        for (const token of [null, '', 'wrong', API_TOKEN + 'x', API_TOKEN.slice(0, -1)]) {
+            const r = await makeCall(cs.base, { to: '+14155551212' }, token);
+            assert.equal(r.status, 401, String(token));
+        }
+        const list = await fetch(`${cs.base}/calls`);
+        assert.equal(list.status, 401);
+        assert.equal(standin.requests.length, requestsBefore);
+    });
+
+    test('status callbacks out of order keep the latest SequenceNumber', async () => {
+        standin.mode = 'ok';
+        const placed = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        const sid = placed.json.call_sid;
+        // Unsigned callbacks are refused while an auth token is configured.
+        const unsigned = await fetch(`${cs.base}/status`, {
+            method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ CallSid: sid, CallStatus: 'completed', SequenceNumber: '9' }),
+        });
+        assert.equal(unsigned.status, 403);
+        const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
+        for (const [status, seq] of [['ringing', '1'], ['completed', '3'], ['in-progress', '2'], ['initiated', '0']]) {
+            const params = { CallSid: sid, AccountSid: ACCOUNT_SID, CallStatus: status, SequenceNumber: seq };
+            const res = await fetch(`${cs.base}/status`, {
+                method: 'POST',
+                headers: {
+                    'content-type': 'application/x-www-form-urlencoded',
+                    'x-twilio-signature': getExpectedTwilioSignature(AUTH_TOKEN, `${PUBLIC_URL}/status`, params),
+                },
+                body: new URLSearchParams(params),
+            });
+            assert.equal(res.status, 204);
+        }
+        const call = await (await fetch(`${cs.base}/calls/${sid}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
+        assert.equal(call.status, 'completed');
+        assert.equal(call.to, '+14155551212');
+        const missing = await fetch(`${cs.base}/calls/CA${'f'.repeat(32)}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+        assert.equal(missing.status, 404);
+    });
+
+    test('connection refused gives 502 with a message', async () => {
+        await standin.close();
+        const r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+        assert.equal(r.status, 502, JSON.stringify(r.json));
+        assert.match(r.json.error, /cannot reach Twilio.*refused/i);
+    });
+});
+
+describe('make-call configuration', () => {
+    test('API key credentials authenticate while the path keeps the Account SID', async () => {
+        const apiKey = 'SK' + 'fedcba9876543210'.repeat(2);
+        const standin = await startStandin({ accountSid: ACCOUNT_SID, username: apiKey, password: 'key-secret', dir: certDir });
+        const cs = await startCallstream(['--public-url', PUBLIC_URL, '--twilio-api-base', standin.base,
+            '--twilio-ca-file', standin.caFile], twilioEnv({ TWILIO_API_KEY: apiKey, TWILIO_API_SECRET: 'key-secret' }));
+        try {
+            const r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+            assert.equal(r.status, 201, JSON.stringify(r.json));
+            assert.deepEqual(standin.violations, []);
+            assert.equal(standin.requests[0].auth, 'Basic ' + Buffer.from(`${apiKey}:key-secret`).toString('base64'));
+        } finally {
+            assert.equal(await cs.stop(), 0, cs.logs());
+            await standin.close();
+        }
+    });
+
+    test('a certificate the CA file does not vouch for is refused', async () => {
+        const standin = await startStandin({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID, password: AUTH_TOKEN, dir: certDir });
+        const otherCa = makeCertificates();
+        const cs = await startCallstream(['--public-url', PUBLIC_URL, '--twilio-api-base', standin.base,
+            '--twilio-ca-file', `${otherCa}/ca.pem`], twilioEnv());
+        try {
+            const r = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661' });
+            assert.equal(r.status, 502, JSON.stringify(r.json));
+            assert.match(r.json.error, /TLS handshake/);
+            assert.equal(standin.requests.length, 0);
+        } finally {
+            assert.equal(await cs.stop(), 0, cs.logs());
+            await standin.close();
+        }
+    });
+
+    test('bad Twilio settings stop the server at startup with a clear message', async () => {
+        for (const [args, env, message] of [
+            [['--public-url', 'ftp://x.example'], twilioEnv(), /--public-url must look like/],
+            [['--twilio-api-base', 'http://api.twilio.com'], twilioEnv(), /must be an https:\/\/ URL/],
+            [['--twilio-ca-file', '/nonexistent/ca.pem'], twilioEnv(), /cannot load CA certificates/],
+            [[], twilioEnv({ TWILIO_API_KEY: 'SK' + '1'.repeat(32) }), /TWILIO_API_SECRET/],
+            [[], twilioEnv({ TWILIO_ACCOUNT_SID: 'AC123' }), /TWILIO_ACCOUNT_SID must be/],
+            [['--twilio-timeout-ms', '0'], twilioEnv(), /--twilio-timeout-ms/],
+        ]) {
+            await assert.rejects(startCallstream(args, env), message, args.join(' '));
+        }
+    });
+
+    test('without a token, public URL or credentials /make-call says what to set', async () => {
+        let cs = await startCallstream(['--public-url', PUBLIC_URL], twilioEnv({ CALLSTREAM_API_TOKEN: '' }));
+        let r = await makeCall(cs.base, { to: '+14155551212' });
+        assert.equal(await cs.stop(), 0, cs.logs());
+        assert.equal(r.status, 503);
+        assert.match(r.json.error, /CALLSTREAM_API_TOKEN|--api-token/);
+
+        cs = await startCallstream([], twilioEnv());
+        r = await makeCall(cs.base, { to: '+14155551212' });
+        assert.equal(await cs.stop(), 0, cs.logs());
+        assert.equal(r.status, 503);
+        assert.match(r.json.error, /--public-url/);
+
+        cs = await startCallstream(['--public-url', PUBLIC_URL], { CALLSTREAM_API_TOKEN: API_TOKEN });
+        r = await makeCall(cs.base, { to: '+14155551212' });
+        assert.equal(await cs.stop(), 0, cs.logs());
+        assert.equal(r.status, 503);
+        assert.match(r.json.error, /TWILIO_ACCOUNT_SID/);
+    });
+});

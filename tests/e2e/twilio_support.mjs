@@ -1,0 +1,76 @@
+// Starts the real callstream binary for end-to-end tests and finds the port it bound.
+import { spawn } from 'node:child_process';
+
+export const ACCOUNT_SID = 'AC' + '0123456789abcdef'.repeat(2);
+export const AUTH_TOKEN = 'test-auth-token-7f3a';
+export const API_TOKEN = 'test-api-token-91c2';
+export const PUBLIC_URL = 'https://callstream.example.test';
+
+// Spawns callstream on 127.0.0.1 with a free port; resolves when it logs "listening".
+// `env` replaces the Twilio/callstream variables entirely so the host environment cannot leak in.
+export function startCallstream(args, env = {}) {
+    const bin = process.env.CALLSTREAM_BIN;
+    if (!bin) {
+        throw new Error('CALLSTREAM_BIN is not set (run through ctest)');
+    }
+    const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(
+        ([k]) => !k.startsWith('TWILIO_') && !k.startsWith('CALLSTREAM_')));
+    const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...args], {
+        env: { ...cleanEnv, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let logs = '';
+    let started = false;
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+            proc.kill('SIGKILL');
+            reject(new Error(`callstream did not start:\n${logs}`));
+        }, 10000);
+        proc.on('exit', (code) => {
+            clearTimeout(timer);
+            reject(new Error(`callstream exited with ${code}:\n${logs}`));
+        });
+        proc.stderr.on('data', (d) => {
+            logs += d.toString();
+            const m = /listening .*port=(\d+)/.exec(logs);
+            if (m && !started) {
+                started = true;
+                clearTimeout(timer);
+                proc.removeAllListeners('exit');
+                const port = Number(m[1]);
+                resolve({
+                    proc,
+                    port,
+                    base: `http://127.0.0.1:${port}`,
+                    logs: () => logs,
+                    stop: () => new Promise((done) => {
+                        if (proc.exitCode !== null || proc.signalCode !== null) {
+                            return done(proc.exitCode ?? proc.signalCode);
+                        }
+                        proc.on('exit', (code) => done(code));
+                        proc.kill('SIGTERM');
+                    }),
+                });
+            }
+        });
+    });
+}
+
+// POST JSON to /make-call with the bearer token (or `token`), returning {status, json}.
+export async function makeCall(base, body, token = API_TOKEN) {
+    const headers = { 'content-type': 'application/json' };
+    if (token !== null) {
+        headers.authorization = `Bearer ${token}`;
+    }
+    const res = await fetch(`${base}/make-call`, {
+        method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        json = { raw: text };
+    }
+    return { status: res.status, json };
+}
