@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include "tests/e2e/e2e_helpers.hpp"
+#include "tests/e2e/raw_socket.hpp"
 #include "tests/support/server_process.hpp"
 
 namespace callstream::testing {
@@ -166,13 +167,26 @@ TEST(observability, prometheus_reader_rejects_malformed_text) {
     EXPECT_TRUE(parse_prometheus("# HELP x h\n# TYPE x counter\nx{a=\"b\"} 1\n").errors.empty());
 }
 
+// An upgrade with extra header lines, expected to be refused (403: bad signature).
+void raw_upgrade_with(std::uint16_t port, const std::string& headers) {
+    raw_socket raw(port);
+    raw.send("GET /media-stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n" +
+             headers + "\r\n\r\n");
+    EXPECT_EQ(raw.read_response_status(), 403);
+}
+
 const std::vector<std::string> secrets = {"tw-auth-token-5ecret-0001",  "api-bearer-5ecret-0002",
                                           "sip-pa55word-5ecret-0003",   "signature-5ecret-0004",
                                           "upgrade-bearer-5ecret-0005", "api-secret-5ecret-0006"};
 
 // Drives every path that sees a secret: config, Authorization on HTTP and on the upgrade, a SIP
-// password and signature in a /twiml form post, a malformed body with the password in it.
-void exercise_with_secrets(std::uint16_t port) {
+// password and signature in a /twiml form post, a malformed body with the password in it. With
+// an auth token set the server checks X-Twilio-Signature, so the signed paths are refused with
+// 403 (and that refusal is logged); without one they are served. Both must keep secrets out.
+void exercise_with_secrets(std::uint16_t port, bool signatures_checked) {
+    const int served = signatures_checked ? 403 : 200;
     const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + secrets[1]}};
     EXPECT_EQ(http_request(port, "GET", "/healthz", {}, auth).status, 200);
     EXPECT_EQ(http_request(port, "GET", "/nope", {}, auth).status, 404);
@@ -184,11 +198,16 @@ void exercise_with_secrets(std::uint16_t port) {
                             {"X-Twilio-Signature", secrets[3]},
                             {"Authorization", "Basic " + secrets[1]}})
                   .status,
-              200);
+              served);
     EXPECT_EQ(http_request(port, "POST", "/twiml", "SipPassword=" + secrets[2] + "%zz",
                            {{"Content-Type", "application/x-www-form-urlencoded"}})
                   .status,
-              400);
+              signatures_checked ? 403 : 400);
+    if (signatures_checked) {
+        raw_upgrade_with(port, "Authorization: Bearer " + secrets[4] +
+                                   "\r\nX-Twilio-Signature: " + secrets[3]);
+        return;
+    }
     good_stream s(port, 1);
     EXPECT_TRUE(s.echoes());
     ws_client with_auth(port, false, "/media-stream", {{"Authorization", "Bearer " + secrets[4]}});
@@ -202,12 +221,14 @@ class secret_logs : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(secret_logs, no_secret_reaches_the_log) {
     server_process server({"--log-level", "debug", "--log-format", GetParam(), "--api-token",
-                           secrets[1], "--twilio-api-secret", secrets[5]},
-                          {"TWILIO_AUTH_TOKEN=" + secrets[0], "TWILIO_ACCOUNT_SID=AC123"});
-    exercise_with_secrets(server.port());
+                           secrets[1], "--twilio-api-key", "SK0123456789abcdef0123456789abcdef",
+                           "--twilio-api-secret", secrets[5]},
+                          {"TWILIO_AUTH_TOKEN=" + secrets[0],
+                           "TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef"});
+    exercise_with_secrets(server.port(), true);
     ASSERT_EQ(server.stop(SIGTERM), 0);
     const std::string log = server.log();
-    ASSERT_NE(log.find("stream_closed"), std::string::npos) << "the log was not written";
+    ASSERT_NE(log.find("listening"), std::string::npos) << "the log was not written";
     for (const auto& secret : secrets) {
         EXPECT_EQ(log.find(secret), std::string::npos) << "secret '" << secret << "' in:\n" << log;
     }
@@ -217,7 +238,7 @@ INSTANTIATE_TEST_SUITE_P(formats, secret_logs, ::testing::Values("text", "json")
 
 TEST(observability, json_log_lines_each_parse_as_json) {
     server_process server({"--log-level", "debug", "--log-format", "json"});
-    exercise_with_secrets(server.port()); // a busy log: requests, streams, refusals
+    exercise_with_secrets(server.port(), false); // a busy log: requests, streams, refusals
     ASSERT_EQ(server.stop(SIGTERM), 0);
     std::istringstream in(server.log());
     std::string line;
