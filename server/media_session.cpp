@@ -135,6 +135,7 @@ class media_session final : public media_session_handle,
     outbound_writer writer_;
     std::uint64_t frames_in_ = 0;
     std::uint64_t frames_out_ = 0;
+    std::uint64_t pipeline_dropped_ = 0; // pipeline drops already added to the metrics
 
     std::deque<outbox_entry> outbox_;
     std::vector<std::string> spare_;
@@ -243,6 +244,13 @@ void media_session<Stream>::handle_message(std::string_view text, std::size_t ca
         stats.frames_in.fetch_add(1, std::memory_order_relaxed);
         const auto t0 = std::chrono::steady_clock::now();
         pipeline_->push_audio({s.ulaw.data(), n}, msg_.timestamp_ms);
+        // The pipeline counts its own drops per stream; /metrics wants the process total.
+        const auto dropped = pipeline_->counters().frames_dropped;
+        if (dropped != pipeline_dropped_) {
+            stats.frames_dropped_pipeline.fetch_add(dropped - pipeline_dropped_,
+                                                    std::memory_order_relaxed);
+            pipeline_dropped_ = dropped;
+        }
         flush_pipeline();
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - t0);
@@ -399,10 +407,13 @@ void media_session<Stream>::start_close(const websocket::close_reason& cr) {
     }
     closing_ = true;
     // Queued messages are abandoned; one already handed to async_write must stay alive.
+    std::uint64_t abandoned = 0;
     while (outbox_.size() > (writing_ ? 1U : 0U)) {
+        abandoned += outbox_.back().media ? 1U : 0U;
         outbox_bytes_ -= outbox_.back().text.size();
         outbox_.pop_back();
     }
+    ctx_->stats.frames_dropped_closing.fetch_add(abandoned, std::memory_order_relaxed);
     arm_close_deadline();
     ws_.async_close(cr, [self = this->shared_from_this()](const beast::error_code&) {
         self->close_timer_.cancel();
@@ -479,6 +490,7 @@ template <typename Stream> void media_session<Stream>::flush_pipeline() {
             // Media still queued here would only be discarded by Twilio after the clear.
             for (auto it = outbox_.begin() + (writing_ ? 1 : 0); it != outbox_.end();) {
                 if (it->media) {
+                    stats.frames_dropped_cleared.fetch_add(1, std::memory_order_relaxed);
                     outbox_bytes_ -= it->text.size();
                     recycle(std::move(it->text));
                     it = outbox_.erase(it);

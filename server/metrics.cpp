@@ -1,5 +1,7 @@
 #include "server/metrics.hpp"
 
+#include "pipeline/pipeline_stats.hpp"
+
 namespace callstream::server {
 
 std::string_view to_string(close_reason r) noexcept {
@@ -106,7 +108,22 @@ std::string metrics::render_prometheus() const {
     out += "# HELP callstream_frames_dropped_total Media frames dropped, by cause.\n"
            "# TYPE callstream_frames_dropped_total counter\n"
            "callstream_frames_dropped_total{cause=\"pipeline_full\"} " +
-           std::to_string(frames_dropped_pipeline.load(std::memory_order_relaxed)) + "\n";
+           std::to_string(frames_dropped_pipeline.load(std::memory_order_relaxed)) +
+           "\ncallstream_frames_dropped_total{cause=\"cleared\"} " +
+           std::to_string(frames_dropped_cleared.load(std::memory_order_relaxed)) +
+           "\ncallstream_frames_dropped_total{cause=\"closing\"} " +
+           std::to_string(frames_dropped_closing.load(std::memory_order_relaxed)) + "\n";
+    const auto& pipe = pipeline::stats();
+    metric(out, "callstream_recording_bytes_total", "counter", "Bytes written to recording files.",
+           pipe.recording_bytes);
+    metric(out, "callstream_recordings_started_total", "counter", "Recordings opened.",
+           pipe.recordings_started);
+    metric(out, "callstream_recordings_finished_total", "counter",
+           "Recordings finished and flushed.", pipe.recordings_finished);
+    metric(out, "callstream_pipeline_ring_blocks_queued", "gauge",
+           "10 ms audio blocks queued in DSP rings now.", pipe.ring_blocks_queued);
+    metric(out, "callstream_pipeline_ring_blocks_dropped_total", "counter",
+           "10 ms audio blocks dropped because a DSP ring was full.", pipe.ring_blocks_dropped);
     metric(out, "callstream_bytes_in_total", "counter", "WebSocket payload bytes received.",
            bytes_in);
     metric(out, "callstream_bytes_out_total", "counter", "WebSocket payload bytes sent.",

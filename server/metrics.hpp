@@ -57,7 +57,10 @@ struct metrics {
     std::atomic<std::uint64_t> messages_unknown{0}; // unknown events, ignored
     std::atomic<std::uint64_t> frames_in{0};
     std::atomic<std::uint64_t> frames_out{0};
-    std::atomic<std::uint64_t> frames_dropped_pipeline{0};
+    std::atomic<std::uint64_t> frames_dropped_pipeline{
+        0};                                               // the pipeline's outbound buffer was full
+    std::atomic<std::uint64_t> frames_dropped_cleared{0}; // queued media discarded by a clear
+    std::atomic<std::uint64_t> frames_dropped_closing{0}; // queued media abandoned at close
     std::atomic<std::uint64_t> bytes_in{0};
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> marks_out{0};

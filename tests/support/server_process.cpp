@@ -57,12 +57,22 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
             port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + p + 5));
             return;
         }
+        // --log-format json: {"ts":…,"event":"listening",…,"port":"N",…}
+        if (const auto pos = text.find(R"("event":"listening")"); pos != std::string::npos) {
+            const auto p = text.find(R"("port":")", pos);
+            port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + p + 8));
+            return;
+        }
         if (!running()) {
             throw std::runtime_error("callstream exited at startup: " + text);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    throw std::runtime_error("callstream did not start: " + log());
+    // No destructor runs for a constructor that throws: do not leave the child behind.
+    const std::string text = log();
+    stop(SIGKILL, std::chrono::seconds(5));
+    std::remove(log_path_.c_str());
+    throw std::runtime_error("callstream did not start: " + text);
 }
 
 server_process::~server_process() {

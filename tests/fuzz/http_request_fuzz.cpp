@@ -1,0 +1,86 @@
+// libFuzzer harness for the HTTP request path: bytes -> Beast's request parser (with the
+// server's header and body limits) -> form decoding of query and body -> the router with every
+// route the server registers (run on an io_context, as a network thread would).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "server/form.hpp"
+#include "server/log.hpp"
+#include "server/router.hpp"
+#include "server/routes.hpp"
+#include "server/server_context.hpp"
+
+namespace {
+
+using namespace callstream::server;
+
+server_context& context() {
+    static const std::unique_ptr<server_context> ctx = [] {
+        auto c = std::make_unique<server_context>();
+        c->routes = std::make_shared<router>();
+        add_core_routes(*c->routes);
+        add_extra_routes(*c);
+        return c;
+    }();
+    return *ctx;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    configure_logging(log_level::off, log_format::text);
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    auto& ctx = context();
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(ctx.cfg.http_header_bytes));
+    parser.body_limit(ctx.cfg.http_body_bytes);
+    parser.eager(true);
+    beast::error_code ec;
+    std::string_view rest(reinterpret_cast<const char*>(data), size);
+    // Feed in two pieces to exercise the parser's resumption as a socket read would.
+    const std::size_t split = rest.size() / 2;
+    for (std::string_view piece : {rest.substr(0, split), rest.substr(split)}) {
+        while (!piece.empty() && !parser.is_done()) {
+            const auto used = parser.put(net::buffer(piece.data(), piece.size()), ec);
+            if (ec == http::error::need_more) {
+                ec = {};
+                break;
+            }
+            if (ec) {
+                return 0;
+            }
+            piece.remove_prefix(used);
+        }
+    }
+    if (!parser.is_done()) {
+        parser.put_eof(ec);
+        if (ec || !parser.is_done()) {
+            return 0;
+        }
+    }
+    const http_request req = parser.release();
+    request_context rc{req, false, "fuzz", ctx, {}};
+    (void)parse_form(rc.query());
+    (void)parse_form(req.body());
+    (void)ctx.public_base(req, false);
+    net::io_context ioc(1);
+    net::co_spawn(
+        ioc,
+        [&rc]() -> net::awaitable<void> {
+            const http_response res = co_await rc.server.routes->dispatch(rc);
+            (void)res;
+        },
+        net::detached);
+    ioc.run();
+    return 0;
+}
