@@ -7,6 +7,8 @@
 
 #include <opus/opus.h>
 
+#include "pipeline/pipeline_stats.hpp"
+
 namespace callstream::pipeline {
 
 namespace {
@@ -22,6 +24,7 @@ bool write_all(int fd, const unsigned char* p, std::size_t size) {
         }
         p += n;
         size -= static_cast<std::size_t>(n);
+        stats().recording_bytes.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     }
     return true;
 }

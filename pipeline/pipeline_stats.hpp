@@ -17,10 +17,6 @@ struct pipeline_stats {
     // Recordings opened and finished (a finished recording has its final header/page written).
     std::atomic<std::uint64_t> recordings_started{0};
     std::atomic<std::uint64_t> recordings_finished{0};
-    // DSP-worker mode: 10 ms blocks queued in all inbound/outbound SPSC rings right now, and
-    // blocks dropped because a ring was full.
-    std::atomic<std::int64_t> ring_blocks_queued{0};
-    std::atomic<std::uint64_t> ring_blocks_dropped{0};
 };
 
 // The one instance, alive for the whole process.

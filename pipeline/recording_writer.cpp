@@ -12,6 +12,7 @@
 
 #include "codec/wav.hpp"
 #include "pipeline/ogg_opus_file.hpp"
+#include "pipeline/pipeline_stats.hpp"
 
 namespace callstream::pipeline {
 
@@ -92,11 +93,14 @@ bool write_all(int fd, const void* data, std::size_t size) {
         }
         p += n;
         size -= static_cast<std::size_t>(n);
+        pipeline::stats().recording_bytes.fetch_add(static_cast<std::uint64_t>(n),
+                                                    std::memory_order_relaxed);
     }
     return true;
 }
 
 bool pwrite_all(int fd, const void* data, std::size_t size, off_t offset) {
+    // Header patches rewrite bytes already counted; they do not add to recording_bytes.
     return ::pwrite(fd, data, size, offset) == static_cast<ssize_t>(size);
 }
 
@@ -324,6 +328,7 @@ void recording_writer::run() {
         {
             std::unique_lock lock(mutex_);
             stats_.sessions_finished += finished;
+            pipeline::stats().recordings_finished.fetch_add(finished, std::memory_order_relaxed);
             stats_.file_errors += errors;
             ++pass_;
             cv_.notify_all();
@@ -345,6 +350,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
 
     if (!f.opened) {
         f.opened = true;
+        pipeline::stats().recordings_started.fetch_add(1, std::memory_order_relaxed);
         std::error_code ec;
         std::filesystem::create_directories(opt.dir, ec);
         const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;

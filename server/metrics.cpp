@@ -120,10 +120,6 @@ std::string metrics::render_prometheus() const {
            pipe.recordings_started);
     metric(out, "callstream_recordings_finished_total", "counter",
            "Recordings finished and flushed.", pipe.recordings_finished);
-    metric(out, "callstream_pipeline_ring_blocks_queued", "gauge",
-           "10 ms audio blocks queued in DSP rings now.", pipe.ring_blocks_queued);
-    metric(out, "callstream_pipeline_ring_blocks_dropped_total", "counter",
-           "10 ms audio blocks dropped because a DSP ring was full.", pipe.ring_blocks_dropped);
     metric(out, "callstream_bytes_in_total", "counter", "WebSocket payload bytes received.",
            bytes_in);
     metric(out, "callstream_bytes_out_total", "counter", "WebSocket payload bytes sent.",

@@ -143,8 +143,8 @@ TEST(observability, metrics_are_valid_prometheus_and_match_a_known_workload) {
             << cause;
     }
     for (const char* name :
-         {"callstream_recording_bytes_total", "callstream_pipeline_ring_blocks_queued",
-          "callstream_pipeline_ring_blocks_dropped_total", "callstream_connections_active"}) {
+         {"callstream_recording_bytes_total", "callstream_recordings_started_total",
+          "callstream_connections_active"}) {
         EXPECT_EQ(v.count(name), 1U) << name;
     }
 

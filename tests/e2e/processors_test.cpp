@@ -141,6 +141,11 @@ TEST(record_e2e, ten_seconds_of_speech_land_in_wav_and_ogg_opus) {
     EXPECT_NEAR(seconds, 10.0, 0.04);
     EXPECT_EQ(
         run_command("soxi '" + file_with_suffix(call.recordings, ".wav") + "' >/dev/null 2>&1"), 0);
+    // /metrics counts what the recorder wrote: at least the WAV's 320 KB.
+    const std::string metrics = http_request(call.server->port(), "GET", "/metrics").body;
+    const auto pos = metrics.find("\ncallstream_recording_bytes_total ");
+    ASSERT_NE(pos, std::string::npos);
+    EXPECT_GT(std::stoull(metrics.substr(pos + 34)), 320000U);
 }
 
 TEST(record_e2e, a_vanished_client_leaves_complete_files) {
