@@ -7,27 +7,11 @@
 
 #include <opus/opus.h>
 
-#include "pipeline/pipeline_stats.hpp"
+#include "pipeline/recording_io.hpp"
 
 namespace callstream::pipeline {
 
 namespace {
-
-bool write_all(int fd, const unsigned char* p, std::size_t size) {
-    while (size > 0) {
-        const ssize_t n = ::write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return false;
-        }
-        p += n;
-        size -= static_cast<std::size_t>(n);
-        stats().recording_bytes.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-    }
-    return true;
-}
 
 void put_le(std::vector<unsigned char>& out, std::uint32_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) {
@@ -49,8 +33,8 @@ ogg_opus_file::~ogg_opus_file() {
 bool ogg_opus_file::write_pages(bool flush) {
     ogg_page page;
     while (flush ? ogg_stream_flush(&os_, &page) != 0 : ogg_stream_pageout(&os_, &page) != 0) {
-        if (!write_all(fd_, page.header, static_cast<std::size_t>(page.header_len)) ||
-            !write_all(fd_, page.body, static_cast<std::size_t>(page.body_len))) {
+        if (!write_recording_bytes(fd_, page.header, static_cast<std::size_t>(page.header_len)) ||
+            !write_recording_bytes(fd_, page.body, static_cast<std::size_t>(page.body_len))) {
             failed_ = true;
             return false;
         }

@@ -13,6 +13,7 @@
 #include "codec/wav.hpp"
 #include "pipeline/ogg_opus_file.hpp"
 #include "pipeline/pipeline_stats.hpp"
+#include "pipeline/recording_io.hpp"
 
 namespace callstream::pipeline {
 
@@ -79,24 +80,6 @@ std::string safe_name(std::string_view sid) {
         out += ok ? c : '_';
     }
     return out.empty() ? std::string("unknown") : out;
-}
-
-bool write_all(int fd, const void* data, std::size_t size) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    while (size > 0) {
-        const ssize_t n = ::write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return false;
-        }
-        p += n;
-        size -= static_cast<std::size_t>(n);
-        pipeline::stats().recording_bytes.fetch_add(static_cast<std::uint64_t>(n),
-                                                    std::memory_order_relaxed);
-    }
-    return true;
 }
 
 bool pwrite_all(int fd, const void* data, std::size_t size, off_t offset) {
@@ -245,7 +228,7 @@ bool write_file_atomically(const std::filesystem::path& path, const std::string&
     if (fd < 0) {
         return false;
     }
-    const bool ok = write_all(fd, text.data(), text.size());
+    const bool ok = write_recording_bytes(fd, text.data(), text.size());
     ::close(fd);
     return ok && ::rename(tmp.c_str(), path.c_str()) == 0;
 }
@@ -357,7 +340,8 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         if (opt.write_wav) {
             f.wav_fd = ::open((s.base_path_.string() + ".wav").c_str(), flags, 0644);
             const auto header = codec::wav_header(2, static_cast<int>(telephony_rate_hz), 0);
-            f.failed = f.wav_fd < 0 || !write_all(f.wav_fd, header.data(), header.size());
+            f.failed =
+                f.wav_fd < 0 || !write_recording_bytes(f.wav_fd, header.data(), header.size());
         }
         if (opt.write_opus && !f.failed) {
             f.opus_fd = ::open((s.base_path_.string() + ".opus").c_str(), flags, 0644);
@@ -484,7 +468,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         if (!f.wav_pending.empty()) {
             const std::size_t bytes = f.wav_pending.size() * sizeof(std::int16_t);
             // PCM16 WAV is little-endian, as is every machine we build for.
-            if (write_all(f.wav_fd, f.wav_pending.data(), bytes)) {
+            if (write_recording_bytes(f.wav_fd, f.wav_pending.data(), bytes)) {
                 f.wav_data_bytes += static_cast<std::uint32_t>(bytes);
             } else {
                 f.failed = true;
