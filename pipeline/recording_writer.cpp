@@ -10,6 +10,7 @@
 
 #include <speex/speex_resampler.h>
 
+#include "codec/json_string.hpp"
 #include "codec/wav.hpp"
 #include "pipeline/ogg_opus_file.hpp"
 #include "pipeline/pipeline_stats.hpp"
@@ -37,38 +38,6 @@ std::string iso8601_utc(std::int64_t unix_ms) {
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(unix_ms % 1000));
     return buf;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (const char c : s) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char esc[8];
-                std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-                out += esc;
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
 }
 
 // SIDs come from the network: keep file names to [A-Za-z0-9_-] so no SID can leave `dir`.
@@ -176,46 +145,46 @@ std::string sidecar_json(const stream_info& info, const recording_options& optio
                          const std::vector<dtmf_entry>& dtmf, const std::vector<mark_entry>& marks,
                          const std::string& base_name) {
     std::string j = "{\n  \"account_sid\": ";
-    append_json_string(j, info.account_sid);
+    codec::append_json_string(j, info.account_sid);
     j += ",\n  \"call_sid\": ";
-    append_json_string(j, info.call_sid);
+    codec::append_json_string(j, info.call_sid);
     j += ",\n  \"stream_sid\": ";
-    append_json_string(j, info.stream_sid);
+    codec::append_json_string(j, info.stream_sid);
     j += ",\n  \"custom_parameters\": {";
     for (std::size_t i = 0; i < info.custom_parameters.size(); ++i) {
         j += i == 0 ? "" : ", ";
-        append_json_string(j, info.custom_parameters[i].first);
+        codec::append_json_string(j, info.custom_parameters[i].first);
         j += ": ";
-        append_json_string(j, info.custom_parameters[i].second);
+        codec::append_json_string(j, info.custom_parameters[i].second);
     }
     j += "},\n  \"start_time\": ";
-    append_json_string(j, iso8601_utc(start_ms));
+    codec::append_json_string(j, iso8601_utc(start_ms));
     j += ",\n  \"stop_time\": ";
     if (stop_ms != 0) {
-        append_json_string(j, iso8601_utc(stop_ms));
+        codec::append_json_string(j, iso8601_utc(stop_ms));
     } else {
         j += "null";
     }
     j += ",\n  \"state\": ";
-    append_json_string(j, state);
+    codec::append_json_string(j, state);
     j += ",\n  \"duration_ms\": " + std::to_string(frames * frame_ms);
     j += ",\n  \"dropped_frames\": " + std::to_string(dropped);
     j += ",\n  \"files\": {\"wav\": ";
-    append_json_string(j, options.write_wav ? base_name + ".wav" : "");
+    codec::append_json_string(j, options.write_wav ? base_name + ".wav" : "");
     j += ", \"opus\": ";
-    append_json_string(j, options.write_opus ? base_name + ".opus" : "");
+    codec::append_json_string(j, options.write_opus ? base_name + ".opus" : "");
     j += "},\n  \"dtmf\": [";
     for (std::size_t i = 0; i < dtmf.size(); ++i) {
         j += i == 0 ? "" : ", ";
         j += "{\"digit\": ";
-        append_json_string(j, std::string_view(&dtmf[i].digit, 1));
+        codec::append_json_string(j, std::string_view(&dtmf[i].digit, 1));
         j += ", \"media_timestamp_ms\": " + std::to_string(dtmf[i].timestamp_ms) + "}";
     }
     j += "],\n  \"marks\": [";
     for (std::size_t i = 0; i < marks.size(); ++i) {
         j += i == 0 ? "" : ", ";
         j += "{\"name\": ";
-        append_json_string(j, marks[i].name);
+        codec::append_json_string(j, marks[i].name);
         j += ", \"media_timestamp_ms\": " + std::to_string(marks[i].timestamp_ms) + "}";
     }
     j += "]\n}\n";

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <ctime>
 
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 
 namespace callstream::server {
 namespace {
@@ -156,49 +156,49 @@ std::size_t call_registry::size() const {
 
 std::string call_record_json(const call_record& call) {
     std::string out = "{\"sid\":";
-    append_json_string(out, call.sid);
+    codec::append_json_string(out, call.sid);
     out += ",\"to\":";
-    append_json_string(out, call.to);
+    codec::append_json_string(out, call.to);
     out += ",\"from\":";
-    append_json_string(out, call.from);
+    codec::append_json_string(out, call.from);
     out += ",\"direction\":";
-    append_json_string(out, call.direction);
+    codec::append_json_string(out, call.direction);
     out += ",\"status\":";
-    append_json_string(out, call.status);
+    codec::append_json_string(out, call.status);
     if (!call.answered_by.empty()) {
         out += ",\"answered_by\":";
-        append_json_string(out, call.answered_by);
+        codec::append_json_string(out, call.answered_by);
     }
     if (!call.sip_response_code.empty()) {
         out += ",\"sip_response_code\":";
-        append_json_string(out, call.sip_response_code);
+        codec::append_json_string(out, call.sip_response_code);
     }
     if (!call.duration_s.empty()) {
         out += ",\"duration_s\":";
-        append_json_string(out, call.duration_s);
+        codec::append_json_string(out, call.duration_s);
     }
     out += ",\"created\":";
-    append_json_string(out, iso8601(call.created));
+    codec::append_json_string(out, iso8601(call.created));
     out += ",\"updated\":";
-    append_json_string(out, iso8601(call.updated));
+    codec::append_json_string(out, iso8601(call.updated));
     out += ",\"streams\":[";
     std::string processors = "[";
     for (std::size_t i = 0; i < call.streams.size(); ++i) {
         const auto& s = call.streams[i];
         out += i == 0 ? "{" : ",{";
         out += "\"stream_sid\":";
-        append_json_string(out, s.stream_sid);
+        codec::append_json_string(out, s.stream_sid);
         out += ",\"processors\":";
-        append_json_string(out, s.processors);
+        codec::append_json_string(out, s.processors);
         out += ",\"started\":";
-        append_json_string(out, iso8601(s.started));
+        codec::append_json_string(out, iso8601(s.started));
         out += ",\"stopped\":";
-        out += s.stopped ? json_string(iso8601(*s.stopped)) : "null";
+        out += s.stopped ? codec::json_string(iso8601(*s.stopped)) : "null";
         out += "}";
         if (i != 0) {
             processors += ",";
         }
-        append_json_string(processors, s.processors);
+        codec::append_json_string(processors, s.processors);
     }
     out += "],\"processors\":" + processors + "]}";
     return out;

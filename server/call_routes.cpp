@@ -5,8 +5,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "codec/json_string.hpp"
 #include "server/form.hpp"
-#include "server/json_writer.hpp"
 #include "server/log.hpp"
 #include "server/make_call.hpp"
 #include "server/router.hpp"
@@ -32,9 +32,9 @@ http_response json_ok(const http_request& req, http::status status, std::string 
 
 std::string call_json(const call_result& r) {
     std::string body = "{\"call_sid\":";
-    append_json_string(body, r.call_sid);
+    codec::append_json_string(body, r.call_sid);
     body += ",\"status\":";
-    append_json_string(body, r.status);
+    codec::append_json_string(body, r.status);
     body += "}";
     return body;
 }
@@ -43,15 +43,15 @@ std::string call_json(const call_result& r) {
 http_response rest_failure(const http_request& req, const call_result& r, std::string_view what) {
     if (r.outcome == twilio_outcome::twilio_error) {
         std::string body = "{\"error\":";
-        append_json_string(body, what);
+        codec::append_json_string(body, what);
         if (r.error_code != 0) {
             body += ",\"code\":" + std::to_string(r.error_code);
         }
         body += ",\"message\":";
-        append_json_string(body, r.error_message);
+        codec::append_json_string(body, r.error_message);
         if (!r.more_info.empty()) {
             body += ",\"more_info\":";
-            append_json_string(body, r.more_info);
+            codec::append_json_string(body, r.more_info);
         }
         body += ",\"twilio_status\":" + std::to_string(r.http_status) + "}";
         return json_ok(req, http::status::bad_gateway, std::move(body));
@@ -89,10 +89,10 @@ std::string log_signature_state(std::string_view signature) {
 http_response field_error(const http_request& req, http::status status, std::string_view message,
                           std::string_view field) {
     std::string body = "{\"error\":";
-    append_json_string(body, message);
+    codec::append_json_string(body, message);
     if (!field.empty()) {
         body += ",\"field\":";
-        append_json_string(body, field);
+        codec::append_json_string(body, field);
     }
     body += "}";
     return json_ok(req, status, std::move(body));

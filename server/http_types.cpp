@@ -1,6 +1,6 @@
 #include "server/http_types.hpp"
 
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 #include "server/version.hpp"
 
 namespace callstream::server {
@@ -18,7 +18,7 @@ http_response make_response(const http_request& req, http::status status, std::s
 
 http_response json_error(const http_request& req, http::status status, std::string_view message) {
     std::string body = "{\"error\":";
-    append_json_string(body, message);
+    codec::append_json_string(body, message);
     body += "}";
     return make_response(req, status, std::move(body), "application/json");
 }

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <unistd.h>
 
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 
 namespace callstream::server {
 namespace {
@@ -49,7 +49,7 @@ void append_text_value(std::string& out, std::string_view v) {
     if (!v.empty() && v.find_first_of(" \"=\n\t") == std::string_view::npos) {
         out += v;
     } else {
-        append_json_string(out, v);
+        codec::append_json_string(out, v);
     }
 }
 
@@ -76,12 +76,12 @@ void log(log_level level, std::string_view event, std::initializer_list<log_fiel
         line += "\",\"level\":\"";
         line += level_name(level);
         line += "\",\"event\":";
-        append_json_string(line, event);
+        codec::append_json_string(line, event);
         for (const auto& f : fields) {
             line.push_back(',');
-            append_json_string(line, f.key);
+            codec::append_json_string(line, f.key);
             line.push_back(':');
-            append_json_string(line, f.value);
+            codec::append_json_string(line, f.value);
         }
         line += "}\n";
     } else {

@@ -3,7 +3,7 @@
 #include <charconv>
 
 #include "codec/base64.hpp"
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 
 namespace callstream::server {
 namespace {
@@ -258,7 +258,7 @@ std::error_code parse_inbound(od::parser& parser, std::string_view json, std::si
 }
 
 void outbound_writer::set_stream_sid(std::string_view stream_sid) {
-    sid_json_ = json_string(stream_sid);
+    sid_json_ = codec::json_string(stream_sid);
     media_prefix_ =
         "{\"event\":\"media\",\"streamSid\":" + sid_json_ + ",\"media\":{\"payload\":\"";
 }
@@ -277,7 +277,7 @@ void outbound_writer::media(std::span<const std::uint8_t> ulaw, std::string& out
 
 void outbound_writer::mark(std::string_view name, std::string& out) const {
     out = "{\"event\":\"mark\",\"streamSid\":" + sid_json_ + ",\"mark\":{\"name\":";
-    append_json_string(out, name);
+    codec::append_json_string(out, name);
     out += "}}";
 }
 

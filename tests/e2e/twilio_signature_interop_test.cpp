@@ -11,10 +11,11 @@
 
 #include <gtest/gtest.h>
 
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 #include "server/twilio_signature.hpp"
 
 using namespace callstream::server;
+namespace codec = callstream::codec;
 
 namespace {
 
@@ -35,15 +36,15 @@ std::string params_json(const form_fields& params) {
     std::string out = "{";
     for (const auto& [name, values] : grouped) {
         out += out.size() > 1 ? "," : "";
-        append_json_string(out, name);
+        codec::append_json_string(out, name);
         out += ":";
         if (values.size() == 1) {
-            append_json_string(out, values[0]);
+            codec::append_json_string(out, values[0]);
         } else {
             out += "[";
             for (std::size_t i = 0; i < values.size(); ++i) {
                 out += i ? "," : "";
-                append_json_string(out, values[i]);
+                codec::append_json_string(out, values[i]);
             }
             out += "]";
         }
@@ -61,10 +62,10 @@ std::vector<std::string> run_node(const std::vector<sig_case>& cases,
     std::string json = "[";
     for (std::size_t i = 0; i < cases.size(); ++i) {
         json += i ? "," : "";
-        json += "{\"url\":" + json_string(cases[i].url) +
+        json += "{\"url\":" + codec::json_string(cases[i].url) +
                 ",\"params\":" + params_json(cases[i].params) +
-                ",\"body\":" + json_string(cases[i].body) + ",\"ours\":" + json_string(ours[i]) +
-                "}";
+                ",\"body\":" + codec::json_string(cases[i].body) +
+                ",\"ours\":" + codec::json_string(ours[i]) + "}";
     }
     json += "]";
     std::ofstream(dir / "cases.json") << json;

@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "codec/json_string.hpp"
 #include "server/config.hpp"
 #include "server/form.hpp"
-#include "server/json_writer.hpp"
 #include "server/twiml.hpp"
 
 namespace callstream::server {
@@ -60,8 +60,8 @@ TEST(twiml, media_stream_url_is_always_wss) {
 }
 
 TEST(json_writer, escapes_quotes_backslashes_and_controls) {
-    EXPECT_EQ(json_string("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
-    EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+    EXPECT_EQ(codec::json_string("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
+    EXPECT_EQ(codec::json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
 }
 
 config_result parse(std::vector<const char*> args, std::map<std::string, std::string> env,

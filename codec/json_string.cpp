@@ -1,6 +1,6 @@
-#include "server/json_writer.hpp"
+#include "codec/json_string.hpp"
 
-namespace callstream::server {
+namespace callstream::codec {
 
 void append_json_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
@@ -43,4 +43,4 @@ std::string json_string(std::string_view s) {
     return out;
 }
 
-} // namespace callstream::server
+} // namespace callstream::codec
