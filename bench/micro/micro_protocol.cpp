@@ -23,17 +23,25 @@ std::string media_message() {
            codec::base64_encode(ulaw) + R"("},"streamSid":"MZ0123456789abcdef0123456789abcdef"})";
 }
 
-void protocol_parse_media(benchmark::State& state) {
+// A padded media message and what parsing it needs, as the session keeps them.
+struct parse_fixture {
     std::string message = media_message();
-    const std::size_t size = message.size();
-    message.resize(size + simdjson::SIMDJSON_PADDING);
+    std::size_t size = message.size();
     simdjson::ondemand::parser parser;
     server::inbound_message msg;
     pipeline::stream_info start;
+    parse_fixture() { message.resize(size + simdjson::SIMDJSON_PADDING); }
+    std::error_code parse() {
+        return server::parse_inbound(parser, {message.data(), size}, message.size(), msg, start);
+    }
+};
+
+void protocol_parse_media(benchmark::State& state) {
+    parse_fixture f;
     for (auto _ : state) {
-        auto ec = server::parse_inbound(parser, {message.data(), size}, message.size(), msg, start);
+        auto ec = f.parse();
         benchmark::DoNotOptimize(ec);
-        benchmark::DoNotOptimize(msg.payload.data());
+        benchmark::DoNotOptimize(f.msg.payload.data());
     }
     state.SetItemsProcessed(state.iterations());
     state.SetLabel(simdjson::builtin_implementation()->name());
@@ -42,12 +50,7 @@ BENCHMARK(protocol_parse_media);
 
 // parse -> base64 decode -> μ-law decode -> echo -> μ-law encode -> base64 -> outbound JSON.
 void protocol_echo_path(benchmark::State& state) {
-    std::string message = media_message();
-    const std::size_t size = message.size();
-    message.resize(size + simdjson::SIMDJSON_PADDING);
-    simdjson::ondemand::parser parser;
-    server::inbound_message msg;
-    pipeline::stream_info start;
+    parse_fixture f;
     auto chain = pipeline::make_processor_chain("echo", {});
     pipeline::stream_pipeline pipe(std::move(chain.chain));
     pipe.start({"AC1", "CA1", "MZ0123456789abcdef0123456789abcdef", {}});
@@ -57,10 +60,10 @@ void protocol_echo_path(benchmark::State& state) {
     std::string out;
     out.reserve(512);
     for (auto _ : state) {
-        (void)server::parse_inbound(parser, {message.data(), size}, message.size(), msg, start);
+        (void)f.parse();
         std::size_t n = 0;
-        (void)codec::base64_decode(msg.payload, ulaw, n);
-        pipe.push_audio({ulaw.data(), n}, msg.timestamp_ms);
+        (void)codec::base64_decode(f.msg.payload, ulaw, n);
+        pipe.push_audio({ulaw.data(), n}, f.msg.timestamp_ms);
         pipe.drain([&](const pipeline::outbound_event& ev) { writer.media(ev.media(), out); });
         benchmark::DoNotOptimize(out.data());
     }

@@ -19,6 +19,13 @@ namespace callstream::testing {
 
 inline constexpr std::size_t e2e_frame_bytes = 160;
 
+using clock_type = std::chrono::steady_clock;
+
+// Seconds elapsed since `t0`, for tests that check a deadline was kept.
+inline double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
 // μ-law 0x7F is negative zero; it decodes to 0, which encodes as 0xFF (positive zero).
 inline std::vector<std::uint8_t> echo_of(std::vector<std::uint8_t> frame) {
     for (auto& b : frame) {

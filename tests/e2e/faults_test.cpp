@@ -14,11 +14,6 @@ namespace callstream::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t0) {
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 // Keeps `good` echoing until `done` returns true or `timeout` passes; false if an echo failed.
 template <typename Done>

@@ -18,11 +18,6 @@ namespace callstream::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t0) {
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 TEST(shutdown, sigterm_closes_every_stream_with_1001_and_exits_0) {
     server_process server({"--shutdown-timeout", "10"});
