@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <exception>
 
-#include "server/config.hpp"
-#include "server/log.hpp"
-#include "server/server.hpp"
+#include "server/app/config.hpp"
+#include "server/app/log.hpp"
+#include "server/app/server.hpp"
 
 int main(int argc, char** argv) {
     using namespace callstream::server;

@@ -8,7 +8,7 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "pipeline/stream_pipeline.hpp"
-#include "server/twilio_protocol.hpp"
+#include "server/twilio/media_messages.hpp"
 
 namespace {
 

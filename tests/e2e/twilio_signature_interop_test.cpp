@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "codec/json_string.hpp"
-#include "server/twilio_signature.hpp"
+#include "server/twilio/signature.hpp"
 
 using namespace callstream::server;
 namespace codec = callstream::codec;

@@ -11,11 +11,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 
-#include "server/form.hpp"
-#include "server/log.hpp"
-#include "server/router.hpp"
-#include "server/routes.hpp"
-#include "server/server_context.hpp"
+#include "server/app/log.hpp"
+#include "server/app/route_table.hpp"
+#include "server/app/server_context.hpp"
+#include "server/http/form.hpp"
+#include "server/http/router.hpp"
 
 namespace {
 
@@ -25,8 +25,7 @@ server_context& context() {
     static const std::unique_ptr<server_context> ctx = [] {
         auto c = std::make_unique<server_context>();
         c->routes = std::make_shared<router>();
-        add_core_routes(*c->routes);
-        add_extra_routes(*c);
+        add_all_routes(*c);
         return c;
     }();
     return *ctx;

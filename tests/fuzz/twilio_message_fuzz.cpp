@@ -11,8 +11,8 @@
 #include <simdjson.h>
 
 #include "codec/base64.hpp"
-#include "server/log.hpp"
-#include "server/twilio_protocol.hpp"
+#include "server/app/log.hpp"
+#include "server/twilio/media_messages.hpp"
 
 using namespace callstream;
 

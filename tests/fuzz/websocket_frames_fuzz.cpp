@@ -13,9 +13,9 @@
 #include <simdjson.h>
 
 #include "codec/base64.hpp"
-#include "server/config.hpp"
-#include "server/log.hpp"
-#include "server/twilio_protocol.hpp"
+#include "server/app/config.hpp"
+#include "server/app/log.hpp"
+#include "server/twilio/media_messages.hpp"
 
 namespace {
 

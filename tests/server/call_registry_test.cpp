@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "server/call_registry.hpp"
+#include "server/calls/call_registry.hpp"
 
 using namespace callstream::server;
 

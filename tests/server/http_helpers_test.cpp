@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "codec/json_string.hpp"
-#include "server/config.hpp"
-#include "server/form.hpp"
-#include "server/twiml.hpp"
+#include "server/app/config.hpp"
+#include "server/http/form.hpp"
+#include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "server/form.hpp"
-#include "server/make_call.hpp"
+#include "server/http/form.hpp"
+#include "server/twilio/create_call.hpp"
 
 using namespace callstream::server;
 

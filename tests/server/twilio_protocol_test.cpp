@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include "server/twilio_protocol.hpp"
+#include "server/twilio/media_messages.hpp"
 
 namespace callstream::server {
 namespace {

@@ -13,7 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
-#include "server/twilio_rest_client.hpp"
+#include "server/twilio/rest_client.hpp"
 
 using namespace callstream::server;
 namespace asio = boost::asio;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "server/twilio_signature.hpp"
+#include "server/twilio/signature.hpp"
 
 using namespace callstream::server;
 

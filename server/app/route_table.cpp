@@ -1,0 +1,17 @@
+#include "server/app/route_table.hpp"
+
+#include "server/app/health_routes.hpp"
+#include "server/calls/call_routes.hpp"
+#include "server/calls/webhook_routes.hpp"
+#include "server/media/stream_routes.hpp"
+
+namespace callstream::server {
+
+void add_all_routes(server_context& ctx) {
+    add_health_routes(*ctx.routes);
+    add_webhook_routes(*ctx.routes);
+    add_call_routes(ctx);
+    add_stream_routes(ctx);
+}
+
+} // namespace callstream::server

@@ -1,0 +1,14 @@
+#pragma once
+// Control of a running stream from outside (bearer token, like /make-call):
+//   POST /streams/{streamSid}/play   {"prompts": "welcome.wav,tone:440:500"} -> 202
+//   POST /streams/{streamSid}/clear  stop the prompt, drop the queue, send Twilio `clear` -> 202
+// 404 for an unknown stream, 409 for a stream without the play processor, 400 for a refused
+// prompt (outside --prompts-dir, missing, unreadable), 503 when its mailbox is full.
+
+#include "server/app/server_context.hpp"
+
+namespace callstream::server {
+
+void add_stream_routes(server_context& ctx);
+
+} // namespace callstream::server
