@@ -5,6 +5,11 @@
 // the DSP worker that owns its stream (or the network thread with --dsp-threads 0). Processors
 // must not block, lock, log or allocate in on_audio (real-time rules); setup work belongs in
 // on_start. Audio arrives at rate_hz(); the pipeline resamples both ways when it is not 8 kHz.
+// Frames are 20 ms (audio_frame.hpp: 160 samples at 8 kHz, 320 at 16 kHz, ...).
+// Ownership: the stream_pipeline owns its processors; the processor_output passed to a call is
+// valid only during that call. Errors: processors must not throw (in DSP mode they run inside
+// the worker's noexcept run(), where a throw ends the process); they report problems through
+// their own state (counters, play's start_error(), the recorder's file_errors).
 
 #include <memory>
 #include <string>

@@ -3,18 +3,15 @@
 #include <charconv>
 #include <ctime>
 
+#include "codec/iso8601.hpp"
 #include "codec/json_string.hpp"
 
 namespace callstream::server {
 namespace {
 
+// The calls API speaks Twilio's precision: whole seconds.
 std::string iso8601(std::chrono::system_clock::time_point t) {
-    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return std::string(buf, n);
+    return codec::format_iso8601_utc(t, codec::iso8601_precision::seconds);
 }
 
 void set_if(std::string& field, const std::string& value) {
