@@ -484,6 +484,10 @@ pipeline_counters stream_pipeline::counters() const noexcept {
     return out;
 }
 
+std::uint64_t stream_pipeline::frames_dropped() const noexcept {
+    return core_->frames_dropped_.load(std::memory_order_relaxed);
+}
+
 double stream_pipeline::resample_delay_ms() const noexcept {
     double worst = 0.0;
     for (std::size_t i = 0; i < core_->down_.size(); ++i) {

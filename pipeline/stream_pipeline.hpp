@@ -129,6 +129,8 @@ class stream_pipeline {
     // the caller's frames for a backlog that has since cleared. Lock-free, no allocation.
     bool reading_paused() noexcept;
     pipeline_counters counters() const noexcept;
+    // counters().frames_dropped alone: one relaxed load, cheap enough to read per frame.
+    std::uint64_t frames_dropped() const noexcept;
 
     bool dsp_mode() const noexcept;
     // Extra delay the resampling adds to a processor's echo (8 kHz -> rate -> 8 kHz), worst
