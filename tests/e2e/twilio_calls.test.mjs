@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
+import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, runStream, startCallstream } from './twilio_support.mjs';
 import { makeCertificates, startStandin } from './twilio_standin.mjs';
 
 const certDir = makeCertificates();
@@ -138,7 +138,7 @@ describe('make-call against the Twilio stand-in', () => {
         assert.deepEqual(standin.violations, []);
     });
 
-    test('20 parameters of 400 characters: kept here, the TwiML carries an id', async () => {
+    test('20 parameters of 400 characters: kept here, the TwiML carries an id, the stream gets all 20', async () => {
         standin.mode = 'ok';
         const parameters = {};
         for (let i = 0; i < 20; i++) {
@@ -155,7 +155,31 @@ describe('make-call against the Twilio stand-in', () => {
             assert.ok(value.length <= 4000, `${name} is ${value.length} characters`);
         }
         assert.deepEqual(standin.violations, []);
-        assert.match(twiml, /<Parameter name="callstream_parameters_id" value="[0-9a-f]{32}"\/>/);
+        // What Twilio would put in start.customParameters: the TwiML's <Parameter>s.
+        const custom = {};
+        for (const m of twiml.matchAll(/<Parameter name="([^"]*)" value="([^"]*)"\/>/g)) {
+            custom[m[1]] = m[2];
+        }
+        assert.deepEqual(Object.keys(custom), ['callstream_parameters_id']);
+        assert.match(custom.callstream_parameters_id, /^[0-9a-f]{32}$/);
+
+        const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
+        const code = await runStream(cs.base, {
+            signature: getExpectedTwilioSignature(AUTH_TOKEN, 'wss://callstream.example.test/media-stream', {}),
+            callSid: json.call_sid, streamSid: 'MZ' + '7'.repeat(32), customParameters: custom,
+        });
+        assert.equal(code, 1000);
+        const call = await (await fetch(`${cs.base}/calls/${json.call_sid}`,
+            { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
+        assert.equal(call.streams.length, 1, JSON.stringify(call));
+        assert.deepEqual(call.streams[0].parameters, parameters);
+        assert.equal(call.streams[0].processors, 'echo');
+        // The id is taken once: a second stream bringing it learns nothing and is refused.
+        const again = await runStream(cs.base, {
+            signature: getExpectedTwilioSignature(AUTH_TOKEN, 'wss://callstream.example.test/media-stream', {}),
+            callSid: json.call_sid, streamSid: 'MZ' + '8'.repeat(32), customParameters: custom,
+        });
+        assert.equal(again, 1008);
     });
 
     test('keep-alive: consecutive calls reuse one TLS connection', async () => {
