@@ -105,6 +105,84 @@ function twimlParameters(twiml) {
     return out;
 }
 
+// Streams a forked call's two tracks into `cs` (recording into `dir`/recordings) and checks the
+// WAV and that nothing came back.
+async function checkForkRecording(cs, dir, tag) {
+    // The caller speaks from the start (a sweep); the dialled party answers 400 ms later
+    // (noise). Different audio on each track, so a swapped or shifted channel shows.
+    const inbound = makeAudio(dir, 'inbound', 3, 'sine', '300-3000');
+    const outbound = makeAudio(dir, 'outbound', 2.8, 'pinknoise', 'vol', '0.3');
+    const outboundStartMs = 400;
+    const twiml = await (await fetch(`${cs.base}/twiml?mode=fork&dial=%2B14155550100&app=record,echo`,
+        { headers: { 'x-forwarded-host': 'abc.ngrok-free.app' } })).text();
+    const custom = twimlParameters(twiml);
+    assert.deepEqual(custom, { app: 'record,echo' }); // echo would answer on a bidirectional stream
+
+    const streamSid = 'MZ' + tag.repeat(16);
+    const callSid = 'CA' + tag.repeat(16);
+    const ws = await openStream(cs.base);
+    ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
+    ws.send(startMessage(streamSid, callSid, custom));
+    let sequence = 1;
+    const media = (track, chunk, timestamp, bytes) => JSON.stringify({
+        event: 'media', sequenceNumber: String(++sequence), streamSid,
+        media: { track, chunk: String(chunk), timestamp: String(timestamp), payload: bytes.toString('base64') },
+    });
+    // Inbound frames one by one; the outbound track in bursts of five frames that lag
+    // behind (each track keeps its own chunk counter), as two media paths would deliver them.
+    const inFrames = inbound.ulaw.length / FRAME;
+    const outFrames = outbound.ulaw.length / FRAME;
+    let outNext = 0;
+    for (let i = 0; i < inFrames; i++) {
+        ws.send(media('inbound', i + 1, i * 20, inbound.ulaw.subarray(i * FRAME, (i + 1) * FRAME)));
+        if (i % 5 === 4) {
+            while (outNext < outFrames && outboundStartMs + outNext * 20 <= (i - 5) * 20) {
+                const ts = outboundStartMs + outNext * 20;
+                ws.send(media('outbound', outNext + 1, ts, outbound.ulaw.subarray(outNext * FRAME, (outNext + 1) * FRAME)));
+                outNext++;
+            }
+        }
+        await new Promise((r) => setTimeout(r, 4));
+    }
+    for (; outNext < outFrames; outNext++) {
+        ws.send(media('outbound', outNext + 1, outboundStartMs + outNext * 20,
+            outbound.ulaw.subarray(outNext * FRAME, (outNext + 1) * FRAME)));
+    }
+    ws.send(JSON.stringify({ event: 'stop', sequenceNumber: String(++sequence), streamSid,
+        stop: { accountSid: ACCOUNT_SID, callSid } }));
+    const closed = await ws.closed;
+    assert.equal(closed.code, 1000, closed.reason);
+    assert.deepEqual(ws.received, [], 'callstream sent something on a receive-only stream');
+
+    // The WAV is complete once it holds both tracks to the end.
+    const total = Math.max(inbound.pcm.length, outboundStartMs * 8 + outbound.pcm.length);
+    const recordings = join(dir, 'recordings');
+    let wav = null;
+    for (let tries = 0; tries < 200; tries++) {
+        const file = readdirSync(recordings).find((f) => f.startsWith(callSid) && f.endsWith('.wav'));
+        wav = file ? readWav(join(recordings, file)) : null;
+        if (wav && wav.samples.length >= 2 * total) {
+            break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(wav, 'no WAV written');
+    assert.equal(wav.channels, 2);
+    assert.equal(wav.rate, 8000);
+    assert.equal(wav.samples.length, 2 * total);
+    let leftMismatch = 0;
+    let rightMismatch = 0;
+    for (let i = 0; i < total; i++) {
+        const left = i < inbound.pcm.length ? inbound.pcm[i] : 0;
+        const o = i - outboundStartMs * 8;
+        const right = o >= 0 && o < outbound.pcm.length ? outbound.pcm[o] : 0;
+        leftMismatch += wav.samples[2 * i] !== left ? 1 : 0;
+        rightMismatch += wav.samples[2 * i + 1] !== right ? 1 : 0;
+    }
+    assert.equal(leftMismatch, 0, 'left channel differs from the inbound track');
+    assert.equal(rightMismatch, 0, 'right channel differs from the outbound track');
+}
+
 describe('forking a call', () => {
     let dir;
     let cs;
@@ -138,79 +216,7 @@ describe('forking a call', () => {
     });
 
     test('both tracks land left and right, bit for bit by timestamp, and nothing is sent back', async () => {
-        // The caller speaks from the start (a sweep); the dialled party answers 400 ms later
-        // (noise). Different audio on each track, so a swapped or shifted channel shows.
-        const inbound = makeAudio(dir, 'inbound', 3, 'sine', '300-3000');
-        const outbound = makeAudio(dir, 'outbound', 2.8, 'pinknoise', 'vol', '0.3');
-        const outboundStartMs = 400;
-        const twiml = await (await fetch(`${cs.base}/twiml?mode=fork&dial=%2B14155550100&app=record,echo`,
-            { headers: { 'x-forwarded-host': 'abc.ngrok-free.app' } })).text();
-        const custom = twimlParameters(twiml);
-        assert.deepEqual(custom, { app: 'record,echo' }); // echo would answer on a bidirectional stream
-
-        const streamSid = 'MZ' + 'f0'.repeat(16);
-        const callSid = 'CA' + 'f1'.repeat(16);
-        const ws = await openStream(cs.base);
-        ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
-        ws.send(startMessage(streamSid, callSid, custom));
-        let sequence = 1;
-        const media = (track, chunk, timestamp, bytes) => JSON.stringify({
-            event: 'media', sequenceNumber: String(++sequence), streamSid,
-            media: { track, chunk: String(chunk), timestamp: String(timestamp), payload: bytes.toString('base64') },
-        });
-        // Inbound frames one by one; the outbound track in bursts of five frames that lag
-        // behind (each track keeps its own chunk counter), as two media paths would deliver them.
-        const inFrames = inbound.ulaw.length / FRAME;
-        const outFrames = outbound.ulaw.length / FRAME;
-        let outNext = 0;
-        for (let i = 0; i < inFrames; i++) {
-            ws.send(media('inbound', i + 1, i * 20, inbound.ulaw.subarray(i * FRAME, (i + 1) * FRAME)));
-            if (i % 5 === 4) {
-                while (outNext < outFrames && outboundStartMs + outNext * 20 <= (i - 5) * 20) {
-                    const ts = outboundStartMs + outNext * 20;
-                    ws.send(media('outbound', outNext + 1, ts, outbound.ulaw.subarray(outNext * FRAME, (outNext + 1) * FRAME)));
-                    outNext++;
-                }
-            }
-            await new Promise((r) => setTimeout(r, 4));
-        }
-        for (; outNext < outFrames; outNext++) {
-            ws.send(media('outbound', outNext + 1, outboundStartMs + outNext * 20,
-                outbound.ulaw.subarray(outNext * FRAME, (outNext + 1) * FRAME)));
-        }
-        ws.send(JSON.stringify({ event: 'stop', sequenceNumber: String(++sequence), streamSid,
-            stop: { accountSid: ACCOUNT_SID, callSid } }));
-        const closed = await ws.closed;
-        assert.equal(closed.code, 1000, closed.reason);
-        assert.deepEqual(ws.received, [], 'callstream sent something on a receive-only stream');
-
-        // The WAV is complete once it holds both tracks to the end.
-        const total = Math.max(inbound.pcm.length, outboundStartMs * 8 + outbound.pcm.length);
-        const recordings = join(dir, 'recordings');
-        let wav = null;
-        for (let tries = 0; tries < 200; tries++) {
-            const file = readdirSync(recordings).find((f) => f.startsWith(callSid) && f.endsWith('.wav'));
-            wav = file ? readWav(join(recordings, file)) : null;
-            if (wav && wav.samples.length >= 2 * total) {
-                break;
-            }
-            await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.ok(wav, 'no WAV written');
-        assert.equal(wav.channels, 2);
-        assert.equal(wav.rate, 8000);
-        assert.equal(wav.samples.length, 2 * total);
-        let leftMismatch = 0;
-        let rightMismatch = 0;
-        for (let i = 0; i < total; i++) {
-            const left = i < inbound.pcm.length ? inbound.pcm[i] : 0;
-            const o = i - outboundStartMs * 8;
-            const right = o >= 0 && o < outbound.pcm.length ? outbound.pcm[o] : 0;
-            leftMismatch += wav.samples[2 * i] !== left ? 1 : 0;
-            rightMismatch += wav.samples[2 * i + 1] !== right ? 1 : 0;
-        }
-        assert.equal(leftMismatch, 0, 'left channel differs from the inbound track');
-        assert.equal(rightMismatch, 0, 'right channel differs from the outbound track');
+        await checkForkRecording(cs, dir, 'f0');
     });
 
     test('bad base64 on the outbound track closes 1007, as on the inbound one', async () => {
@@ -225,6 +231,19 @@ describe('forking a call', () => {
             const closed = await ws.closed;
             assert.equal(closed.code, 1007, `${track}: ${closed.reason}`);
             assert.match(closed.reason, /media\.payload/);
+        }
+    });
+});
+
+describe('forking a call with DSP threads', () => {
+    test('the outbound track travels through the worker ring in order with the inbound one', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'callstream-fork-dsp-'));
+        const cs = await startCallstream(['--recordings-dir', join(dir, 'recordings'), '--dsp-threads', '1'], {});
+        try {
+            await checkForkRecording(cs, dir, 'd5');
+        } finally {
+            assert.equal(await cs.stop(), 0, cs.logs());
+            rmSync(dir, { recursive: true, force: true });
         }
     });
 });
