@@ -1,5 +1,6 @@
 #pragma once
-// TwiML that connects a call to our media stream. Pure functions, any thread.
+// TwiML that connects a call to our media stream. Pure functions, any thread; they allocate
+// and never fail (every value is escaped).
 
 #include <string>
 #include <string_view>
