@@ -78,8 +78,11 @@ struct config_result {
 };
 
 // Reads environment fallbacks first, then flags (flags win). `getenv` is injectable for tests.
+// Never throws for bad input: `ok` is false and `error` names the flag or variable and the
+// value it refused. Main thread, at startup.
 config_result parse_config(int argc, const char* const* argv, config& cfg,
                            const std::function<const char*(const char*)>& getenv_fn);
+// The --help text: one line per option with its argument, help and environment variable.
 std::string config_help();
 
 } // namespace callstream::server

@@ -1,5 +1,6 @@
 #pragma once
-// TwiML that sends a call's audio to our media stream. Pure functions, any thread.
+// TwiML that sends a call's audio to our media stream. Pure functions, any thread; they
+// allocate and never fail (every value is escaped).
 //
 // Two shapes:
 //   connect  <Response><Connect><Stream url="…"><Parameter …/></Stream></Connect></Response>

@@ -357,8 +357,8 @@ describe('make-call against the Twilio stand-in', () => {
         });
         assert.equal(unsigned.status, 403);
         const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
-        for (const [status, seq] of [['ringing', '1'], ['completed', '3'], ['in-progress', '2'], ['initiated', '0']]) {
-            const params = { CallSid: sid, AccountSid: ACCOUNT_SID, CallStatus: status, SequenceNumber: seq };
+        const sendStatus = async (callSid, status, seq) => {
+            const params = { CallSid: callSid, AccountSid: ACCOUNT_SID, CallStatus: status, SequenceNumber: seq };
             const res = await fetch(`${cs.base}/status`, {
                 method: 'POST',
                 headers: {
@@ -368,10 +368,22 @@ describe('make-call against the Twilio stand-in', () => {
                 body: new URLSearchParams(params),
             });
             assert.equal(res.status, 204);
+        };
+        const statusOf = async (callSid) =>
+            (await (await fetch(`${cs.base}/calls/${callSid}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()).status;
+        for (const [status, seq] of [['ringing', '1'], ['completed', '3'], ['in-progress', '2'], ['initiated', '0']]) {
+            await sendStatus(sid, status, seq);
         }
         const call = await (await fetch(`${cs.base}/calls/${sid}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
         assert.equal(call.status, 'completed');
         assert.equal(call.to, '+14155551212');
+        // The terminal status first, every earlier one after it: the call stays completed.
+        const second = (await makeCall(cs.base, { to: '+14155551213', from: '+15017122661' })).json.call_sid;
+        await sendStatus(second, 'completed', '3');
+        for (const [status, seq] of [['initiated', '0'], ['ringing', '1'], ['in-progress', '2']]) {
+            await sendStatus(second, status, seq);
+            assert.equal(await statusOf(second), 'completed', `after ${status} (${seq})`);
+        }
         const missing = await fetch(`${cs.base}/calls/CA${'f'.repeat(32)}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
         assert.equal(missing.status, 404);
     });

@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 
+import { serverEnv } from './js/server.mjs';
+
 export const ACCOUNT_SID = 'AC' + '0123456789abcdef'.repeat(2);
 export const AUTH_TOKEN = 'test-auth-token-7f3a';
 export const API_TOKEN = 'test-api-token-91c2';
@@ -14,10 +16,8 @@ export function startCallstream(args, env = {}) {
     if (!bin) {
         throw new Error('CALLSTREAM_BIN is not set (run through ctest)');
     }
-    const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(
-        ([k]) => !k.startsWith('TWILIO_') && !k.startsWith('CALLSTREAM_')));
     const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...args], {
-        env: { ...cleanEnv, ...env },
+        env: serverEnv(env),
         stdio: ['ignore', 'ignore', 'pipe'],
     });
     let logs = '';
