@@ -27,6 +27,10 @@ struct stream_info {
     std::string call_sid;
     std::string stream_sid;
     std::vector<std::pair<std::string, std::string>> custom_parameters;
+    // A receive-only stream (<Start><Stream>, e.g. a forked call): nothing processors send
+    // reaches the call, and with both tracks the outbound one arrives through
+    // on_outbound_track.
+    bool receive_only = false;
 
     // The value of a custom parameter, or `fallback` when it is absent.
     std::string_view parameter(std::string_view name, std::string_view fallback = {}) const {
@@ -62,6 +66,10 @@ class processor {
     virtual void on_audio(const audio_frame& in, processor_output& out) = 0;
     // A frame this stream sent to the caller (any processor's), at 8 kHz, for recorders.
     virtual void on_audio_sent(const audio_frame& /*sent*/) {}
+    // Receive-only streams with both tracks: one frame of the call's outbound track (what
+    // Twilio plays into the call, e.g. the dialled party's voice), at 8 kHz, with its media
+    // timestamp. Same thread and rules as on_audio.
+    virtual void on_outbound_track(const audio_frame& /*frame*/) {}
     virtual void on_dtmf(char /*digit*/, processor_output& /*out*/) {}
     // Twilio echoed a mark: the audio queued before it has played (or was cleared).
     virtual void on_mark(std::string_view /*name*/, processor_output& /*out*/) {}
