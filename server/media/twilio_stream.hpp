@@ -34,6 +34,11 @@ class twilio_stream final : public stream_handler {
     void on_text(std::string_view text, std::size_t capacity) override;
     void on_wakeup() override { flush_pipeline(); }
     void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) override;
+    // The pipeline's backpressure (pipeline/stream_pipeline.hpp: a recorder behind, a DSP
+    // worker's inbound ring filling).
+    bool reading_paused() override {
+        return pipeline_ && state_ == state::streaming && pipeline_->reading_paused();
+    }
     void on_closed(close_reason why) override;
     std::string_view log_id() const noexcept override { return info_.stream_sid; }
 

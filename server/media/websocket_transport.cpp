@@ -45,7 +45,8 @@ class websocket_transport final : public stream_transport,
     websocket_transport(Stream&& stream, std::shared_ptr<server_context> ctx,
                         std::unique_ptr<stream_handler> handler)
         : ws_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
-          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()) {}
+          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()),
+          pause_timer_(ws_.get_executor()) {}
 
     net::awaitable<void> run(http_request req);
 
@@ -80,8 +81,9 @@ class websocket_transport final : public stream_transport,
     beast::flat_buffer buffer_;
     net::steady_timer close_timer_;
     net::steady_timer idle_timer_;
-    bool heard_from_peer_ = true; // any message or pong since the last idle tick
-    bool pinging_ = false;        // a keep-alive ping is out and unanswered
+    net::steady_timer pause_timer_; // paces reading_paused() checks while reading is held
+    bool heard_from_peer_ = true;   // any message or pong since the last idle tick
+    bool pinging_ = false;          // a keep-alive ping is out and unanswered
 
     bool closing_ = false;
     bool close_after_flush_ = false;
@@ -148,6 +150,12 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::rea
         stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
         handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
         buffer_.consume(buffer_.size());
+        // Backpressure instead of loss: while the handler's consumer is behind, leave the
+        // socket unread so TCP slows the sender.
+        while (!closing_ && handler_->reading_paused()) {
+            pause_timer_.expires_after(std::chrono::milliseconds(5));
+            co_await pause_timer_.async_wait(use_nothrow);
+        }
     }
 }
 
