@@ -6,10 +6,8 @@
 // read-only and the other members are thread-safe themselves.
 
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "pipeline/dsp_pool.hpp"
@@ -25,19 +23,6 @@ namespace callstream::server {
 
 class router;
 class call_registry;
-class media_session_handle;
-
-// Told when a media stream starts (after its `start`) and when it ends, on the stream's network
-// thread; must return at once (cluster mode posts the registry work to its own thread). A
-// listener may later close the stream through the handle (a duplicate socket for a call that
-// is live on another instance).
-class stream_listener {
-  public:
-    virtual ~stream_listener() = default;
-    virtual void stream_started(std::string_view call_sid, std::string_view stream_sid,
-                                std::weak_ptr<media_session_handle> session) = 0;
-    virtual void stream_stopped(std::string_view call_sid, std::string_view stream_sid) = 0;
-};
 
 // Runs before a WebSocket upgrade is accepted; a response refuses it (e.g. 403 bad signature).
 using upgrade_check = std::function<std::optional<http_response>(request_context&)>;
@@ -56,8 +41,7 @@ struct server_context {
     // Recent calls: placed, reported by status callbacks, and the streams that ran for them.
     std::shared_ptr<call_registry> calls;
     std::shared_ptr<router> routes;
-    // Cluster mode (--redis-url) sets these; null otherwise.
-    std::shared_ptr<stream_listener> stream_events;
+    // Cluster mode (--redis-url) sets this; null otherwise.
     // SIGTERM first calls drain (network thread 0), which calls `finished` from any thread once
     // the streams have ended or --drain-timeout passed; the usual shutdown follows.
     std::function<void(std::function<void()> finished)> drain;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -55,6 +56,15 @@ struct status_update {
     std::string call_duration;
 };
 
+// Told of every stream start and stop, after the registry recorded it, outside its lock, on
+// the stream's network thread; must return at once (cluster mode registers streams in Redis).
+class stream_observer {
+  public:
+    virtual ~stream_observer() = default;
+    virtual void stream_started(std::string_view call_sid, std::string_view stream_sid) = 0;
+    virtual void stream_stopped(std::string_view call_sid, std::string_view stream_sid) = 0;
+};
+
 class call_registry {
   public:
     static constexpr std::size_t default_capacity = 1000;
@@ -79,6 +89,11 @@ class call_registry {
                            std::string_view processors);
     void on_stream_stopped(std::string_view call_sid, std::string_view stream_sid);
 
+    // Startup only, before the network threads run.
+    void set_stream_observer(std::shared_ptr<stream_observer> observer) {
+        observer_ = std::move(observer);
+    }
+
     // Newest first, at most `limit`.
     std::vector<call_record> recent(std::size_t limit = default_capacity) const;
     std::optional<call_record> find(std::string_view sid) const;
@@ -88,6 +103,7 @@ class call_registry {
     call_record& find_or_add_locked(std::string_view sid);
 
     const std::size_t capacity_;
+    std::shared_ptr<stream_observer> observer_; // set at startup, read-only afterwards
     mutable std::mutex mutex_;
     std::list<call_record> calls_; // oldest first; guarded by mutex_
     std::unordered_map<std::string, std::list<call_record>::iterator> by_sid_;

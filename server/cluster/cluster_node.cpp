@@ -223,8 +223,9 @@ std::string with_instance(std::string_view json_object, std::string_view instanc
     return tagged;
 }
 
-void cluster_node::stream_started(std::string_view call_sid, std::string_view stream_sid,
-                                  std::weak_ptr<media_session_handle> session) {
+void cluster_node::stream_started(std::string_view call_sid, std::string_view stream_sid) {
+    // The session named its stream in the session registry just before telling the calls.
+    std::weak_ptr<media_session_handle> session = ctx_.sessions.find(stream_sid);
     {
         const std::lock_guard lock(mutex_);
         streams_[std::string(stream_sid)] = {std::string(call_sid), std::move(session), false};

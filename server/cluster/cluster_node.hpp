@@ -5,8 +5,9 @@
 // forwards ours, serves HAProxy's agent check, and drains on SIGTERM.
 //
 // Threading: one thread of its own runs an io_context with both Redis connections, the
-// heartbeat, the agent and forwarded requests. Network threads only post to it
-// (stream_started/stream_stopped take one mutex for the local table and return), so a Redis
+// heartbeat, the agent and forwarded requests. Network threads only post to it (the call
+// registry tells stream_started/stream_stopped, which take one mutex for the local table and
+// return), so a Redis
 // that is slow or gone never stalls a stream; the calls held here keep running and are
 // re-registered when Redis is back.
 //
@@ -33,6 +34,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "server/app/server_context.hpp"
+#include "server/calls/call_registry.hpp"
 #include "server/cluster/agent_check.hpp"
 #include "server/cluster/bus_message.hpp"
 #include "server/cluster/redis_client.hpp"
@@ -50,7 +52,7 @@ struct forward_result {
     std::string detail;    // otherwise: why, for the error body
 };
 
-class cluster_node final : public stream_listener,
+class cluster_node final : public stream_observer,
                            public std::enable_shared_from_this<cluster_node> {
   public:
     // How long a forwarded request waits for the owner's answer before 504.
@@ -64,8 +66,7 @@ class cluster_node final : public stream_listener,
     void start();
     void stop();
 
-    void stream_started(std::string_view call_sid, std::string_view stream_sid,
-                        std::weak_ptr<media_session_handle> session) override;
+    void stream_started(std::string_view call_sid, std::string_view stream_sid) override;
     void stream_stopped(std::string_view call_sid, std::string_view stream_sid) override;
 
     const std::string& instance_id() const noexcept { return id_; }
