@@ -61,6 +61,13 @@ class processor {
     // Twilio echoed a mark: the audio queued before it has played (or was cleared).
     virtual void on_mark(std::string_view /*name*/, processor_output& /*out*/) {}
     virtual void on_stop(processor_output& /*out*/) {}
+
+    // Any thread (the network thread asks while the processor runs on its DSP worker); must be
+    // a lock-free read. True while work this processor handed to another thread is piling up
+    // (the recorder's disk writer is behind). The pipeline then holds the caller's frames and
+    // the stream stops reading its socket until it is false again: TCP slows the sender
+    // instead of the processor dropping audio the call accepted.
+    virtual bool backlogged() const noexcept { return false; }
 };
 
 } // namespace callstream::pipeline
