@@ -342,7 +342,8 @@ template <class Ws> class load_stream {
             }
             if (ec == websocket::error::closed) {
                 report_.close_code = ws_.reason().code;
-                report_.close_reason = std::string(ws_.reason().reason);
+                report_.close_reason =
+                    std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
             }
             if (state_ != state::failed) {
                 state_ = state::finished;

@@ -123,6 +123,7 @@ server::server(config cfg)
     if (!c.redis_url.empty()) {
         cluster_ = std::make_shared<cluster_node>(*ctx_, port_);
         add_cluster_routes(*ctx_, cluster_);
+        ctx_->pinned_stream_path = "/i/" + cluster_->instance_id() + "/media-stream";
         ctx_->calls->set_stream_observer(cluster_);
         ctx_->drain = [node = cluster_.get()](std::function<void()> finished) {
             node->begin_drain(std::move(finished));

@@ -24,7 +24,9 @@ std::string agent_reply_line(bool draining, std::size_t active_streams, std::siz
     const std::size_t cap = std::max<std::size_t>(capacity, 1);
     const std::size_t free = cap > active_streams ? cap - active_streams : 0;
     const std::size_t weight = std::clamp<std::size_t>(free * 100 / cap, 1, 100);
-    return "up " + std::to_string(weight) + "% maxconn:" + std::to_string(cap) + "\n";
+    // "ready" undoes a "drain" this agent said before the instance restarted (only the agent
+    // can undo what the agent set); "up" undoes a failed health check's DOWN.
+    return "up ready " + std::to_string(weight) + "% maxconn:" + std::to_string(cap) + "\n";
 }
 
 agent_check::agent_check(net::any_io_executor executor, const std::string& host, std::uint16_t port,

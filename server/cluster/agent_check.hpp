@@ -1,6 +1,6 @@
 #pragma once
 // The TCP agent HAProxy's `agent-check` polls: on each connection it writes one line and
-// closes, e.g. "up 87% maxconn:10000\n" while serving or "drain\n" while draining (HAProxy
+// closes, e.g. "up ready 87% maxconn:10000\n" while serving or "drain\n" while draining (HAProxy
 // then sends this server no new unpinned traffic but keeps its established tunnels and its
 // use-server pinned paths).
 //
@@ -32,7 +32,7 @@ class agent_check {
     std::uint16_t port_ = 0;
 };
 
-// The agent's line: "drain\n", or "up <weight>% maxconn:<capacity>\n" where the weight is the
+// The agent's line: "drain\n", or "up ready <weight>% maxconn:<capacity>\n" where the weight is the
 // share of capacity still free (at least 1%, so a full instance stays up for pinned calls).
 std::string agent_reply_line(bool draining, std::size_t active_streams, std::size_t capacity);
 

@@ -135,6 +135,19 @@ class cluster_node final : public stream_observer,
     std::unordered_map<std::uint64_t, pending_forward> forwards_; // cluster thread
 };
 
+// cluster_node::forward for coroutines on network threads: resumes them on their own executor.
+// (The callback is built here, in a plain function: gcc 12 mishandles lambda temporaries inside
+// a co_await expression.)
+template <typename Token>
+auto async_forward(cluster_node& node, std::string inst, bus_request req, Token&& token) {
+    return async_call<forward_result>(
+        [&node, inst = std::move(inst),
+         req = std::move(req)](std::function<void(forward_result)> done) mutable {
+            node.forward(std::move(inst), std::move(req), std::move(done));
+        },
+        std::forward<Token>(token));
+}
+
 // A JSON object with "instance" first: {"instance":"cs1","sid":…}. Pure.
 std::string with_instance(std::string_view json_object, std::string_view instance);
 

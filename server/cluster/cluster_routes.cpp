@@ -83,11 +83,8 @@ net::awaitable<http_response> forward_to(request_context& c, node_ptr node, std:
     fwd.target = std::string(c.request.target());
     fwd.authorization = std::string(c.request[http::field::authorization]);
     fwd.body = c.request.body();
-    auto result = co_await async_call<forward_result>(
-        [node, inst, fwd = std::move(fwd)](std::function<void(forward_result)> done) mutable {
-            node->forward(inst, std::move(fwd), std::move(done));
-        },
-        net::use_awaitable);
+    auto result =
+        co_await async_forward(*node, std::move(inst), std::move(fwd), net::use_awaitable);
     co_return from_forward(c.request, std::move(result), what);
 }
 
@@ -154,21 +151,22 @@ net::awaitable<http_response> hangup(request_context& c, node_ptr node, route_ha
     if (auto session = node->local_call(sid)) {
         co_return co_await hangup_here(c, node, original, std::move(session));
     }
-    if (is_forwarded(c)) {
-        co_return co_await original(c);
+    std::string owner_instance;
+    if (!is_forwarded(c)) {
+        auto owner = co_await lookup_owner(c, *node, cluster_keys::owner(sid));
+        if (owner.refused) {
+            co_return std::move(*owner.refused);
+        }
+        owner_instance = std::move(owner.instance);
     }
-    auto owner = co_await lookup_owner(c, *node, cluster_keys::owner(sid));
-    if (owner.refused) {
-        co_return std::move(*owner.refused);
-    }
-    if (owner.instance.empty() || owner.instance == node->instance_id()) {
+    if (owner_instance.empty() || owner_instance == node->instance_id()) {
         // No stream anywhere: Twilio can still end the call from here, if it is configured.
         if (rest_configured(c.server.cfg)) {
             co_return co_await original(c);
         }
         co_return json_error(c.request, http::status::not_found, "no instance holds call " + sid);
     }
-    co_return co_await forward_to(c, node, owner.instance, "call " + sid);
+    co_return co_await forward_to(c, node, owner_instance, "call " + sid);
 }
 
 // GET /calls: ours (recent, live or not) and every other instance's live calls.

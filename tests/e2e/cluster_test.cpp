@@ -45,6 +45,14 @@ std::uint16_t free_port() {
     return ntohs(a.sin_port);
 }
 
+bool answers(std::uint16_t port) {
+    try {
+        return http_request(port, "GET", "/healthz").status == 200;
+    } catch (const std::exception&) {
+        return false; // not listening yet
+    }
+}
+
 std::string capture(const std::string& command) {
     std::string out;
     if (FILE* p = ::popen(command.c_str(), "r")) {
@@ -129,8 +137,12 @@ class loopback_cluster {
             std::vector<std::string>{"haproxy", "-db", "-f", dir.file("haproxy.cfg")},
             dir.file("haproxy.log"));
         // Let the first health and agent checks (every 300 ms) see every instance.
-        for (int i = 0; i < 100 && http_request(proxy_port, "GET", "/healthz").status != 200; ++i) {
+        for (int i = 0; i < 100 && !answers(proxy_port); ++i) {
             std::this_thread::sleep_for(50ms);
+        }
+        if (!answers(proxy_port)) {
+            throw std::runtime_error("haproxy did not come up:\n" +
+                                     read_text_file(dir.file("haproxy.log")));
         }
         std::this_thread::sleep_for(1s);
     }
@@ -176,6 +188,7 @@ class loopback_cluster {
         bool failed = false, dropped = false;
         int close_code = 0;
         std::string close_reason;
+        std::string run; // the load run's own summary, for failure messages
     };
     std::vector<call_report> load(int streams, double seconds, const std::string& tag,
                                   double ramp = 300) const {
@@ -199,6 +212,7 @@ class loopback_cluster {
             std::getline(f, r.close_reason);
             r.failed = failed != 0;
             r.dropped = dropped != 0;
+            r.run = tag;
             calls.push_back(r);
         }
         return calls;
@@ -223,7 +237,8 @@ class loopback_cluster {
             }
             bool live = false;
             for (auto s : call["streams"].get_array()) {
-                live = live || s["stopped"].error() == simdjson::NO_SUCH_FIELD;
+                auto stopped = s["stopped"];
+                live = live || stopped.error() == simdjson::NO_SUCH_FIELD || stopped.is_null();
             }
             if (live) {
                 owners[std::string(sid)] = std::string(inst);
@@ -241,7 +256,7 @@ class loopback_cluster {
 };
 
 std::string agent_line(std::uint16_t port) {
-    return capture("exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + " && cat <&3");
+    return capture("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + " && cat <&3'");
 }
 
 // Waits until every instance lists `count` live calls, all with the same owners; returns them.
@@ -312,7 +327,7 @@ TEST(Cluster, PlayClearAndHangupSentToARandomInstanceReachTheOwner) {
         }
         ASSERT_FALSE(owner.empty());
         auto random_port = [&] {
-            return c.instances[std::uniform_int_distribution<int>(0, 2)(rng)].port;
+            return c.instances[std::uniform_int_distribution<std::size_t>(0, 2)(rng)].port;
         };
         auto res = http_request(random_port(), "POST", "/streams/" + sid + "/play",
                                 R"({"prompts":"tone:440:400"})", auth);
@@ -440,8 +455,20 @@ TEST(Cluster, RollingRestartWithDrainCutsNoCall) {
     rolling = false;
     const auto calls = waves.get();
     EXPECT_GE(calls.size(), 180u);
+    std::set<std::string> failed_runs;
     for (const auto& call : calls) {
-        EXPECT_FALSE(call.dropped || call.failed) << call.call_sid << " " << call.close_reason;
+        if (call.dropped || call.failed) {
+            failed_runs.insert(call.run);
+        }
+    }
+    for (const auto& run : failed_runs) {
+        ADD_FAILURE() << "load run " << run << ":\n"
+                      << read_text_file(c.dir.file("load-" + run + ".txt"));
+    }
+    for (const auto& call : calls) {
+        EXPECT_FALSE(call.dropped || call.failed)
+            << call.call_sid << (call.failed ? " never connected" : " dropped") << ", close "
+            << call.close_code << call.close_reason;
         EXPECT_EQ(call.echoed, call.sent) << call.call_sid;
     }
 }

@@ -68,10 +68,10 @@ TEST(BusMessage, RequestsAndResponsesRoundTripWithMultiLineBodies) {
 
 TEST(AgentCheck, SaysDrainOrTheFreeShareAndCapacity) {
     EXPECT_EQ(agent_reply_line(true, 5, 100), "drain\n");
-    EXPECT_EQ(agent_reply_line(false, 0, 100), "up 100% maxconn:100\n");
-    EXPECT_EQ(agent_reply_line(false, 25, 100), "up 75% maxconn:100\n");
-    EXPECT_EQ(agent_reply_line(false, 100, 100), "up 1% maxconn:100\n"); // full, still up
-    EXPECT_EQ(agent_reply_line(false, 150, 100), "up 1% maxconn:100\n");
+    EXPECT_EQ(agent_reply_line(false, 0, 100), "up ready 100% maxconn:100\n");
+    EXPECT_EQ(agent_reply_line(false, 25, 100), "up ready 75% maxconn:100\n");
+    EXPECT_EQ(agent_reply_line(false, 100, 100), "up ready 1% maxconn:100\n"); // full, still up
+    EXPECT_EQ(agent_reply_line(false, 150, 100), "up ready 1% maxconn:100\n");
 }
 
 TEST(InstanceId, AllowsPathAndServerNameSafeCharactersOnly) {
