@@ -1,5 +1,6 @@
 #include "bench/load/load_run.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -76,7 +77,7 @@ struct shared_setup {
 };
 
 struct thread_stats {
-    run_result r; // counters and histograms; the window and /proc fields stay unset
+    run_result r; // counters, histograms and per_stream; the window and /proc fields stay unset
     std::uint64_t outstanding = 0; // window frames sent and not yet echoed
     int closed = 0;
 };
@@ -109,6 +110,14 @@ template <class Ws> class load_stream {
     }
 
     int index() const { return index_; }
+    stream_report report() const {
+        stream_report out = report_;
+        out.index = index_;
+        out.call_sid = call_.call_sid;
+        out.stream_sid = call_.stream_sid;
+        out.failed = state_ == state::failed;
+        return out;
+    }
     bool active() const { return state_ == state::active; }
     bool finished() const { return state_ == state::finished || state_ == state::failed; }
 
@@ -290,6 +299,7 @@ template <class Ws> class load_stream {
         }
         slot = sent_frame{chunk, now, in_window, false};
         if (in_window) {
+            ++report_.frames_sent;
             ++stats_.r.frames_sent;
             ++stats_.outstanding;
             stats_.r.jitter_us.record(micros(now - scheduled));
@@ -328,6 +338,12 @@ template <class Ws> class load_stream {
         if (ec) {
             if (state_ == state::active || state_ == state::stopping) {
                 ++stats_.r.dropped;
+                report_.dropped = true;
+            }
+            if (ec == websocket::error::closed) {
+                report_.close_code = ws_.reason().code;
+                report_.close_reason =
+                    std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
             }
             if (state_ != state::failed) {
                 state_ = state::finished;
@@ -373,6 +389,7 @@ template <class Ws> class load_stream {
         }
         highest_echoed_ = std::max(highest_echoed_, frame_no);
         if (slot.in_window) {
+            ++report_.frames_echoed;
             ++stats_.r.frames_echoed;
             --stats_.outstanding;
             stats_.r.rtt_us.record(micros(now - slot.sent_at));
@@ -404,6 +421,7 @@ template <class Ws> class load_stream {
     std::uint64_t dtmf_count_ = 0;
     std::uint64_t mark_count_ = 0;
     std::size_t audio_offset_ = 0;
+    stream_report report_;
 };
 
 // One network thread: its io_context, its streams and the one pacing timer that drives them.
@@ -422,6 +440,9 @@ template <class Ws> class load_thread {
     void run() {
         tick();
         ioc_.run();
+        for (const auto& s : streams_) {
+            stats_.r.per_stream.push_back(s->report());
+        }
     }
 
     thread_stats& stats() { return stats_; }
@@ -609,7 +630,12 @@ run_result run_load(const load_config& config, const audio_source& audio) {
         result.relayouts += r.relayouts;
         result.rtt_us.merge(r.rtt_us);
         result.jitter_us.merge(r.jitter_us);
+        for (auto& p : r.per_stream) {
+            result.per_stream.push_back(std::move(p));
+        }
     }
+    std::sort(result.per_stream.begin(), result.per_stream.end(),
+              [](const stream_report& a, const stream_report& b) { return a.index < b.index; });
     result.frames_lost = result.frames_sent - result.frames_echoed;
     result.valid = static_cast<double>(result.jitter_us.value_at_percentile(99.0)) <=
                    config.max_jitter_p99_ms * 1000.0;

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 #include "bench/load/audio_source.hpp"
 #include "bench/load/latency_histogram.hpp"
@@ -38,6 +39,19 @@ struct load_config {
     int mark_every = 0; // frames between mark events; 0 = none
     pid_t server_pid = 0;
     double max_jitter_p99_ms = 2.0; // above this the generator is saturated: the run is INVALID
+};
+
+// One call's own figures (--streams-out): which call it was and what became of its frames.
+struct stream_report {
+    int index = 0;
+    std::string call_sid;
+    std::string stream_sid;
+    std::uint64_t frames_sent = 0;   // in the window
+    std::uint64_t frames_echoed = 0; // of those
+    bool failed = false;             // never connected
+    bool dropped = false;            // closed by the peer before the end
+    int close_code = 0;              // the peer's close frame, when it sent one
+    std::string close_reason;
 };
 
 struct run_result {
@@ -64,6 +78,7 @@ struct run_result {
     std::optional<long> server_rss_base_kib; // before the run's streams connect
     std::optional<long> server_rss_load_kib; // at the end of the window
     bool valid = true; // false when the generator's send jitter p99 exceeded the limit
+    std::vector<stream_report> per_stream; // by index
 };
 
 // Throws std::runtime_error on setup errors (resolve failure, bad TLS setup).

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -30,6 +31,7 @@ struct options {
     std::string url = "ws://127.0.0.1:8080/media-stream";
     std::string audio_path;
     bool json = false;
+    std::string streams_out; // per-call figures, one line per call
     bool find_max = false;
     int find_start = 100;
     int max_streams = 2000;
@@ -62,7 +64,9 @@ void usage() {
            "  --p99-ms MS          round-trip p99 limit (default 20)\n"
            "  --max-jitter-ms MS   generator send-jitter p99 above which a run is INVALID (2)\n"
            "  --pause S            seconds between --find-max runs (default 1)\n"
-           "  --json               print one JSON document instead of text\n";
+           "  --json               print one JSON document instead of text\n"
+           "  --streams-out FILE   one line per call: index call_sid stream_sid sent echoed\n"
+           "                       failed dropped close_code close_reason (tab-separated)\n";
 }
 
 bool parse(int argc, char** argv, options& o) {
@@ -114,6 +118,8 @@ bool parse(int argc, char** argv, options& o) {
             o.load.max_jitter_p99_ms = std::stod(next());
         } else if (a == "--pause") {
             o.pause_s = std::stod(next());
+        } else if (a == "--streams-out") {
+            o.streams_out = next();
         } else if (a == "--json") {
             o.json = true;
         } else if (a == "--help" || a == "-h") {
@@ -319,6 +325,19 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "callstream-load: " << e.what() << "\n";
         return 2;
+    }
+
+    if (!o.streams_out.empty() && !runs.empty()) {
+        std::ofstream out(o.streams_out);
+        for (const auto& p : runs.back().per_stream) {
+            out << p.index << '\t' << p.call_sid << '\t' << p.stream_sid << '\t' << p.frames_sent
+                << '\t' << p.frames_echoed << '\t' << (p.failed ? 1 : 0) << '\t'
+                << (p.dropped ? 1 : 0) << '\t' << p.close_code << '\t' << p.close_reason << '\n';
+        }
+        if (!out) {
+            std::cerr << "callstream-load: cannot write " << o.streams_out << "\n";
+            return 2;
+        }
     }
 
     bool any_echo = false;

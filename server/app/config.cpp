@@ -141,6 +141,27 @@ std::vector<config_option> build_options() {
                      c.verify_signatures = false;
                      return true;
                  }});
+    o.push_back(text("--redis-url", "CALLSTREAM_REDIS_URL",
+                     "redis://[:password@]host:port[/db]: cluster mode (docs/cluster.md)",
+                     &config::redis_url));
+    o.push_back(text("--redis-password", "CALLSTREAM_REDIS_PASSWORD",
+                     "Redis password when --redis-url carries none (prefer the env var)",
+                     &config::redis_password));
+    o.push_back(text("--instance-id", "CALLSTREAM_INSTANCE_ID",
+                     "this instance's name in the cluster, [A-Za-z0-9._-] (default: host-port)",
+                     &config::instance_id));
+    o.push_back(text("--advertise-url", "CALLSTREAM_ADVERTISE_URL",
+                     "how other instances reach this one's HTTP port (default: http://host:port)",
+                     &config::advertise_url));
+    o.push_back(number<std::uint16_t>("--agent-port", "CALLSTREAM_AGENT_PORT",
+                                      "HAProxy agent-check port: 'up N% maxconn:M' or 'drain'",
+                                      &config::agent_port, 0, 65535));
+    o.push_back(seconds("--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT",
+                        "cluster mode: on SIGTERM, time calls in progress may run on (300)",
+                        &config::drain_timeout));
+    o.push_back(seconds("--cluster-ttl", "CALLSTREAM_CLUSTER_TTL",
+                        "cluster mode: a silent instance's registry entries expire after (10)",
+                        &config::cluster_ttl));
     o.push_back({"--log-level", "CALLSTREAM_LOG_LEVEL", "LEVEL", "debug|info|warn|error|off",
                  [](std::string_view v, config& c) { return parse_log_level(v, c.level); }});
     o.push_back({"--log-format", "CALLSTREAM_LOG_FORMAT", "FORMAT", "text|json",

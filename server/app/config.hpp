@@ -55,6 +55,15 @@ struct config {
     bool verify_signatures = true;
     std::chrono::milliseconds twilio_timeout{10'000}; // per REST request, connect to last byte
 
+    // Cluster (server/cluster/): off while redis_url is empty
+    std::string redis_url;        // redis://[:password@]host:port[/db]
+    std::string redis_password;   // CALLSTREAM_REDIS_PASSWORD, when the URL carries none
+    std::string instance_id;      // default: host name and port ("web1-5050")
+    std::string advertise_url;    // how other instances and operators reach our HTTP port
+    std::uint16_t agent_port = 0; // HAProxy agent-check port; 0: off
+    std::chrono::seconds drain_timeout{300};
+    std::chrono::seconds cluster_ttl{10}; // registry entries of a silent instance expire after
+
     // Logging
     log_level level = log_level::info;
     log_format format = log_format::text;

@@ -12,6 +12,8 @@
 
 #include "server/app/log.hpp"
 #include "server/app/route_table.hpp"
+#include "server/cluster/cluster_node.hpp"
+#include "server/cluster/cluster_routes.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
 
@@ -117,6 +119,16 @@ server::server(config cfg)
                                  ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
+
+    if (!c.redis_url.empty()) {
+        cluster_ = std::make_shared<cluster_node>(*ctx_, port_);
+        add_cluster_routes(*ctx_, cluster_);
+        ctx_->pinned_stream_path = "/i/" + cluster_->instance_id() + "/media-stream";
+        ctx_->calls->set_stream_observer(cluster_);
+        ctx_->drain = [node = cluster_.get()](std::function<void()> finished) {
+            node->begin_drain(std::move(finished));
+        };
+    }
 }
 
 server::~server() = default;
@@ -141,6 +153,9 @@ void server::run() {
          {"threads", contexts_.size()},
          {"tls", tls_ ? "on" : "off"}});
 
+    if (cluster_) {
+        cluster_->start();
+    }
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < contexts_.size(); ++i) {
         threads.emplace_back([ioc = contexts_[i].get()] { ioc->run(); });
@@ -148,6 +163,9 @@ void server::run() {
     contexts_[0]->run();
     for (auto& t : threads) {
         t.join();
+    }
+    if (cluster_) {
+        cluster_->stop();
     }
     log(log_level::info, "stopped", {});
 }
@@ -215,6 +233,16 @@ void server::begin_shutdown() {
         return;
     }
     shutting_down_ = true;
+    if (ctx_->drain) {
+        // Cluster mode: keep serving (calls in progress, pinned streams, HTTP) while HAProxy
+        // sends new streams elsewhere; then the usual shutdown.
+        ctx_->drain([this] { net::post(*contexts_[0], [this] { finish_shutdown(); }); });
+        return;
+    }
+    finish_shutdown();
+}
+
+void server::finish_shutdown() {
     beast::error_code ignored;
     acceptor_.close(ignored);
     for (auto& session : ctx_->sessions.all()) {

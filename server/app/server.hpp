@@ -29,6 +29,8 @@
 
 namespace callstream::server {
 
+class cluster_node;
+
 class server {
   public:
     // Binds the port and loads TLS files; throws std::runtime_error with a clear message.
@@ -49,10 +51,12 @@ class server {
     net::awaitable<void> accept_loop();
     void wait_for_signal();
     void begin_shutdown();
+    void finish_shutdown();
     void poll_shutdown();
     std::shared_ptr<net::ssl::context> current_tls();
 
     std::shared_ptr<server_context> ctx_;
+    std::shared_ptr<cluster_node> cluster_; // --redis-url only
     std::vector<std::unique_ptr<net::io_context>> contexts_;
     std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
     net::ip::tcp::acceptor acceptor_;

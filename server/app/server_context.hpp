@@ -41,6 +41,13 @@ struct server_context {
     // Recent calls: placed, reported by status callbacks, and the streams that ran for them.
     std::shared_ptr<call_registry> calls;
     std::shared_ptr<router> routes;
+    // Cluster mode: "/i/{instance}/media-stream", the <Stream url> path that pins a call to
+    // this instance (HAProxy's use-server), for TwiML that pre-warms a bridge here. Else empty.
+    std::string pinned_stream_path;
+    // Cluster mode (--redis-url) sets this; null otherwise.
+    // SIGTERM first calls drain (network thread 0), which calls `finished` from any thread once
+    // the streams have ended or --drain-timeout passed; the usual shutdown follows.
+    std::function<void(std::function<void()> finished)> drain;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;
 };

@@ -108,17 +108,25 @@ void call_registry::on_webhook(const std::vector<std::pair<std::string, std::str
 
 void call_registry::on_stream_started(std::string_view call_sid, std::string_view stream_sid,
                                       std::string_view processors, stream_parameters parameters) {
-    std::lock_guard lock(mutex_);
-    call_record& call = find_or_add_locked(call_sid);
-    stream_record& s = call.streams.emplace_back();
-    s.stream_sid = stream_sid;
-    s.processors = processors;
-    s.parameters = std::move(parameters);
-    s.started = std::chrono::system_clock::now();
-    call.updated = s.started;
+    {
+        std::lock_guard lock(mutex_);
+        call_record& call = find_or_add_locked(call_sid);
+        stream_record& s = call.streams.emplace_back();
+        s.stream_sid = stream_sid;
+        s.processors = processors;
+        s.parameters = std::move(parameters);
+        s.started = std::chrono::system_clock::now();
+        call.updated = s.started;
+    }
+    if (observer_) {
+        observer_->stream_started(call_sid, stream_sid);
+    }
 }
 
 void call_registry::on_stream_stopped(std::string_view call_sid, std::string_view stream_sid) {
+    if (observer_) {
+        observer_->stream_stopped(call_sid, stream_sid);
+    }
     std::lock_guard lock(mutex_);
     const auto it = by_sid_.find(std::string(call_sid));
     if (it == by_sid_.end()) {

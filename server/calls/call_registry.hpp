@@ -59,6 +59,15 @@ struct status_update {
     std::string call_duration;
 };
 
+// Told of every stream start and stop, after the registry recorded it, outside its lock, on
+// the stream's network thread; must return at once (cluster mode registers streams in Redis).
+class stream_observer {
+  public:
+    virtual ~stream_observer() = default;
+    virtual void stream_started(std::string_view call_sid, std::string_view stream_sid) = 0;
+    virtual void stream_stopped(std::string_view call_sid, std::string_view stream_sid) = 0;
+};
+
 class call_registry {
   public:
     static constexpr std::size_t default_capacity = 1000;
@@ -89,6 +98,11 @@ class call_registry {
                            std::string_view processors, stream_parameters parameters = {});
     void on_stream_stopped(std::string_view call_sid, std::string_view stream_sid);
 
+    // Startup only, before the network threads run.
+    void set_stream_observer(std::shared_ptr<stream_observer> observer) {
+        observer_ = std::move(observer);
+    }
+
     // Newest first, at most `limit`.
     std::vector<call_record> recent(std::size_t limit = default_capacity) const;
     std::optional<call_record> find(std::string_view sid) const;
@@ -99,6 +113,7 @@ class call_registry {
 
     const std::size_t capacity_;
     std::shared_ptr<call_parameter_store> parameters_;
+    std::shared_ptr<stream_observer> observer_; // set at startup, read-only afterwards
     mutable std::mutex mutex_;
     std::list<call_record> calls_; // oldest first; guarded by mutex_
     std::unordered_map<std::string, std::list<call_record>::iterator> by_sid_;

@@ -27,10 +27,26 @@ struct connection_count {
     connection_count& operator=(const connection_count&) = delete;
 };
 
+// "/media-stream", or "/i/{instance}/media-stream": the form a cluster's TwiML uses to pin a
+// stream to the instance that took the webhook (HAProxy routes on the instance segment; any
+// instance serves it, should the pinned one be gone).
+bool is_media_stream_path(std::string_view path) {
+    constexpr std::string_view tail = "/media-stream";
+    if (path == tail) {
+        return true;
+    }
+    if (path.substr(0, 3) != "/i/" || path.size() <= 3 + tail.size() ||
+        path.substr(path.size() - tail.size()) != tail) {
+        return false;
+    }
+    const auto instance = path.substr(3, path.size() - 3 - tail.size());
+    return !instance.empty() && instance.find('/') == std::string_view::npos;
+}
+
 // Decides whether a WebSocket upgrade may proceed; a response means "refused".
 std::optional<http_response> check_upgrade(request_context& rc) {
     auto& ctx = rc.server;
-    if (rc.path() != "/media-stream") {
+    if (!is_media_stream_path(rc.path())) {
         return json_error(rc.request, http::status::not_found,
                           "WebSocket endpoint is /media-stream");
     }
@@ -100,7 +116,7 @@ net::awaitable<void> serve_http(Stream stream, beast::flat_buffer buffer,
             co_return;
         }
         http_response res;
-        if (rc.path() == "/media-stream") {
+        if (is_media_stream_path(rc.path())) {
             res = json_error(req, http::status::upgrade_required,
                              "/media-stream is a WebSocket endpoint");
             res.set(http::field::upgrade, "websocket");

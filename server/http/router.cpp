@@ -29,6 +29,17 @@ void router::add(http::verb method, std::string pattern, route_handler handler) 
     routes_.push_back(std::move(r));
 }
 
+bool router::wrap(http::verb method, std::string_view pattern,
+                  const std::function<route_handler(route_handler)>& wrap) {
+    for (auto& r : routes_) {
+        if (r.method == method && r.pattern == pattern) {
+            r.handler = wrap(std::move(r.handler));
+            return true;
+        }
+    }
+    return false;
+}
+
 net::awaitable<http_response> router::dispatch(request_context& ctx) const {
     const auto segments = split_path(ctx.path());
     bool path_matched = false;

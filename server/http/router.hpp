@@ -20,6 +20,10 @@ class router {
   public:
     // The pattern labels the route in /metrics ("/calls/{sid}" rather than every SID).
     void add(http::verb method, std::string pattern, route_handler handler);
+    // Replaces an added route's handler with wrap(its handler), e.g. cluster mode forwarding
+    // a request to the instance that holds the call. Startup only; false when no such route.
+    bool wrap(http::verb method, std::string_view pattern,
+              const std::function<route_handler(route_handler)>& wrap);
     net::awaitable<http_response> dispatch(request_context& ctx) const;
 
   private:

@@ -132,6 +132,7 @@ void ws_client::start_pump_read() {
                 close_.closed = true;
                 const auto& reason = plain_ ? plain_->reason() : tls_->reason();
                 close_.code = reason.code;
+                close_.reason = std::string(reason.reason.data(), reason.reason.size());
             } else {
                 close_.error = ec.message();
             }
