@@ -4,7 +4,11 @@
 // order at real time, a mark is echoed once the audio before it has played, a clear drops the
 // buffer and echoes every pending mark at once. It records what it received and heard, so a
 // test can compare callstream's idea of "heard" with the caller's.
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+
+// The npm peers live in build/npm (NODE_PATH), which ESM imports do not search.
+const require = createRequire(process.env.NODE_PATH + '/');
+const WebSocket = require('ws');
 
 export const ACCOUNT = 'AC' + '11'.repeat(16);
 

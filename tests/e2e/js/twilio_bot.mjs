@@ -8,7 +8,10 @@
 //   greeting: Buffer     μ-law sent (in 20 ms messages) right after `start`, then mark "greeting"
 //   onStart(ws, state)   extra actions after start (e.g. stream 3 s, then clear)
 // Everything received is recorded in `bot.connections[i].events` with arrival times.
-import { WebSocketServer } from 'ws';
+import { createRequire } from 'node:module';
+
+const require = createRequire(process.env.NODE_PATH + '/');
+const { WebSocketServer } = require('ws');
 
 export function startTwilioBot({ echo = true, greeting = null, onStart = null,
     onMessage = null } = {}) {
