@@ -18,7 +18,7 @@ namespace {
 // What the network thread hands a DSP worker: one caller frame, an outbound-track frame, a
 // digit or a mark echo.
 struct inbound_event {
-    enum class kind : std::uint8_t { audio, dtmf, mark, outbound_track };
+    enum class kind : std::uint8_t { audio, dtmf, mark, outbound_track, wake };
     kind type = kind::audio;
     char digit = 0;
     std::uint16_t size = 0; // μ-law bytes or mark name bytes
@@ -139,6 +139,12 @@ struct stream_pipeline::core final : dsp_task {
     void do_dtmf(char digit) {
         for (std::size_t i = 0; i < chain_.size(); ++i) {
             chain_[i]->on_dtmf(digit, outputs_[i]);
+        }
+    }
+
+    void do_wake() {
+        for (std::size_t i = 0; i < chain_.size(); ++i) {
+            chain_[i]->on_wake(outputs_[i]);
         }
     }
 
@@ -301,6 +307,9 @@ struct stream_pipeline::core final : dsp_task {
             case inbound_event::kind::outbound_track:
                 do_outbound_track({ev.ulaw.data(), ev.size}, ev.timestamp_ms);
                 break;
+            case inbound_event::kind::wake:
+                do_wake();
+                break;
             }
         }
     }
@@ -456,6 +465,22 @@ void stream_pipeline::push_mark(std::string_view name) {
         core_->schedule();
     } else {
         core_->inbound_full();
+    }
+}
+
+void stream_pipeline::push_wake() {
+    if (core_->stop_called_ || !core_->started_) {
+        return;
+    }
+    if (!dsp_mode()) {
+        core_->do_wake();
+        return;
+    }
+    if (core_->inbound_->try_push_with(
+            [](inbound_event& ev) { ev.type = inbound_event::kind::wake; })) {
+        core_->schedule();
+    } else {
+        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
     }
 }
 

@@ -13,6 +13,7 @@
 
 #include "pipeline/resampler.hpp"
 #include "server/app/log.hpp"
+#include "server/bridge/bridge_flags.hpp"
 
 namespace callstream::server {
 
@@ -63,6 +64,8 @@ struct config {
     std::uint16_t agent_port = 0; // HAProxy agent-check port; 0: off
     std::chrono::seconds drain_timeout{300};
     std::chrono::seconds cluster_ttl{10}; // registry entries of a silent instance expire after
+    // Bridge (server/bridge/bridge_flags.hpp): checked at startup by make_bridge_config()
+    bridge::bridge_flags bridge;
 
     // Logging
     log_level level = log_level::info;

@@ -1,6 +1,9 @@
 // GET|POST /twiml: the voice webhook that answers a call with TwiML connecting it to /media-stream.
 #include "server/calls/webhook_routes.hpp"
 
+#include <boost/asio/this_coro.hpp>
+
+#include "server/bridge/bridge_prewarm.hpp"
 #include "server/calls/call_registry.hpp"
 #include "server/http/form.hpp"
 #include "server/http/router.hpp"
@@ -88,6 +91,11 @@ net::awaitable<http_response> twiml(request_context& ctx) {
                                  "the Host (or X-Forwarded-Host) header must be host[:port]; "
                                  "or start callstream with --public-url");
         }
+    }
+    if (ctx.server.bridge) {
+        // Open the call's upstream while the phone rings (server/bridge/bridge_prewarm.hpp).
+        bridge::prewarm_for_twiml(*ctx.server.bridge, ctx.server.processors.default_app, params,
+                                  co_await net::this_coro::executor);
     }
     const std::string url = media_stream_url(base);
     co_return make_response(ctx.request, http::status::ok,

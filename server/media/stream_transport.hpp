@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "server/media/close_reason.hpp"
 
 namespace callstream::pipeline {
@@ -62,6 +64,9 @@ class stream_transport {
     // A callable any thread may call (e.g. a DSP worker): it posts the handler's on_wakeup() to
     // the transport's thread, and does nothing once the session has ended. Allocates; take it once.
     virtual std::function<void()> cross_thread_wakeup() = 0;
+    // The transport's network thread, for work that must run beside it (the call's bridge
+    // socket and timers).
+    virtual boost::asio::any_io_executor executor() = 0;
 
   protected:
     ~stream_transport() = default;

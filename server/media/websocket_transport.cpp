@@ -58,6 +58,7 @@ class websocket_transport final : public stream_transport,
     void close_when_flushed(std::string_view text, close_reason why) override;
     bool closing() const noexcept override { return closing_; }
     std::function<void()> cross_thread_wakeup() override;
+    net::any_io_executor executor() override { return ws_.get_executor(); }
 
     // media_session_handle
     void post_close(std::uint16_t code, std::string reason) override;
