@@ -61,6 +61,9 @@ class processor {
     // Twilio echoed a mark: the audio queued before it has played (or was cleared).
     virtual void on_mark(std::string_view /*name*/, processor_output& /*out*/) {}
     virtual void on_stop(processor_output& /*out*/) {}
+    // stream_pipeline::push_wake(): something outside the caller's audio has output for this
+    // processor (the bridge's upstream audio); a processor with no such source ignores it.
+    virtual void on_wake(processor_output& /*out*/) {}
 };
 
 } // namespace callstream::pipeline

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "pipeline/play_control.hpp"
+#include "pipeline/processors/bridge.hpp"
 #include "pipeline/processors/play.hpp"
 #include "pipeline/recording_writer.hpp"
 #include "pipeline/resampler.hpp"
@@ -40,6 +41,9 @@ struct processor_chain_result {
     // Non-null when the chain has "play": the mailbox for POST /streams/{sid}/play and /clear
     // (pipeline/play_control.hpp). The server keeps it with the stream, keyed by streamSid.
     std::shared_ptr<pipeline::play_control> play_control;
+    // Non-null when the chain has "bridge": where the server-side bridge delivers the
+    // upstream's paced audio (pipeline/processors/bridge.hpp).
+    std::shared_ptr<pipeline::bridge_port> bridge_port;
     std::string error; // empty on success
 };
 

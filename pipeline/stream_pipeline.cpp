@@ -16,7 +16,7 @@ namespace {
 
 // What the network thread hands a DSP worker: one caller frame, a digit or a mark echo.
 struct inbound_event {
-    enum class kind : std::uint8_t { audio, dtmf, mark };
+    enum class kind : std::uint8_t { audio, dtmf, mark, wake };
     kind type = kind::audio;
     char digit = 0;
     std::uint16_t size = 0; // μ-law bytes or mark name bytes
@@ -127,6 +127,12 @@ struct stream_pipeline::core final : dsp_task {
     void do_dtmf(char digit) {
         for (std::size_t i = 0; i < chain_.size(); ++i) {
             chain_[i]->on_dtmf(digit, outputs_[i]);
+        }
+    }
+
+    void do_wake() {
+        for (std::size_t i = 0; i < chain_.size(); ++i) {
+            chain_[i]->on_wake(outputs_[i]);
         }
     }
 
@@ -272,6 +278,9 @@ struct stream_pipeline::core final : dsp_task {
             case inbound_event::kind::mark:
                 do_mark({ev.name.data(), ev.size});
                 break;
+            case inbound_event::kind::wake:
+                do_wake();
+                break;
             }
         }
     }
@@ -402,6 +411,22 @@ void stream_pipeline::push_mark(std::string_view name) {
                 static_cast<std::uint16_t>(std::min(name.size(), outbound_event::max_mark_name));
             std::memcpy(ev.name.data(), name.data(), ev.size);
         })) {
+        core_->schedule();
+    } else {
+        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void stream_pipeline::push_wake() {
+    if (core_->stop_called_ || !core_->started_) {
+        return;
+    }
+    if (!dsp_mode()) {
+        core_->do_wake();
+        return;
+    }
+    if (core_->inbound_->try_push_with(
+            [](inbound_event& ev) { ev.type = inbound_event::kind::wake; })) {
         core_->schedule();
     } else {
         core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);

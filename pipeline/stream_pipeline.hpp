@@ -109,6 +109,9 @@ class stream_pipeline {
     void push_dtmf(char digit);
     // Twilio echoed our mark `name` (at most outbound_event::max_mark_name bytes are kept).
     void push_mark(std::string_view name);
+    // Calls every processor's on_wake (in order with the push_* before it): a processor fed from
+    // outside the caller's audio (the bridge) emits what arrived for it.
+    void push_wake();
     // Ends the stream: processors get on_stop once (after the frames already queued, in DSP
     // mode). push_* after stop() are ignored.
     void stop();
