@@ -4,7 +4,7 @@
 
 #include "codec/json_string.hpp"
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -42,17 +42,17 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 } // namespace
 
 std::string audio_format::to_string() const {
-    std::string out = encoding == audio_encoding::pcmu ? "pcmu/" : "l16/";
+    if (encoding == audio_encoding::pcmu) {
+        return "pcmu";
+    }
+    std::string out = "l16-";
     append_number(out, rate_hz);
     return out;
 }
 
 std::optional<audio_format> parse_audio_format(std::string_view text) {
-    if (text == "pcmu" || text == "pcmu/8000") {
+    if (text == "pcmu") {
         return audio_format{audio_encoding::pcmu, 8000};
-    }
-    if (text == "l16") {
-        return audio_format{audio_encoding::l16, 16000};
     }
     for (std::uint32_t rate : {8000u, 16000u, 24000u}) {
         if (text == audio_format{audio_encoding::l16, rate}.to_string()) {
@@ -62,18 +62,16 @@ std::optional<audio_format> parse_audio_format(std::string_view text) {
     return std::nullopt;
 }
 
-void append_audio_start(std::string& out, const audio_call_info& call, const audio_format& format) {
-    static const pipeline::stream_info none;
-    const auto& stream = call.stream != nullptr ? *call.stream : none;
+void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format) {
     out += R"({"type":"start","version":1,)";
-    append_field(out, "callSid", stream.call_sid);
-    append_field(out, "streamSid", stream.stream_sid);
-    append_field(out, "accountSid", stream.account_sid);
+    append_field(out, "callSid", call.call_sid);
+    append_field(out, "streamSid", call.stream_sid);
+    append_field(out, "accountSid", call.account_sid);
     append_field(out, "from", call.from);
     append_field(out, "to", call.to);
     out += R"("customParameters":{)";
     bool first = true;
-    for (const auto& [key, value] : stream.custom_parameters) {
+    for (const auto& [key, value] : call.custom_parameters) {
         if (!first) {
             out += ',';
         }
@@ -91,10 +89,10 @@ void append_audio_start(std::string& out, const audio_call_info& call, const aud
     out += '}';
 }
 
-void append_audio_mark(std::string& out, std::string_view name) {
+void append_audio_mark(std::string& out, std::string_view name, bool cleared) {
     out += R"({"type":"mark","name":)";
     codec::append_json_string(out, name);
-    out += '}';
+    out += cleared ? R"(,"cleared":true})" : R"(,"cleared":false})";
 }
 
 void append_audio_dtmf(std::string& out, char digit) {
@@ -113,6 +111,33 @@ void append_audio_stop(std::string& out, std::string_view reason) {
     out += R"({"type":"stop","reason":)";
     codec::append_json_string(out, reason);
     out += '}';
+}
+
+void append_pcm16le(std::vector<std::uint8_t>& out, std::span<const std::int16_t> samples) {
+    const std::size_t at = out.size();
+    out.resize(at + samples.size() * 2);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const auto s = static_cast<std::uint16_t>(samples[i]);
+        out[at + 2 * i] = static_cast<std::uint8_t>(s & 0xff);
+        out[at + 2 * i + 1] = static_cast<std::uint8_t>(s >> 8);
+    }
+}
+
+void pcm16le_decoder::decode(std::span<const std::uint8_t> bytes, std::vector<std::int16_t>& out) {
+    out.clear();
+    std::size_t i = 0;
+    if (have_odd_byte_ && !bytes.empty()) {
+        out.push_back(static_cast<std::int16_t>(odd_byte_ | (bytes[0] << 8)));
+        have_odd_byte_ = false;
+        i = 1;
+    }
+    for (; i + 1 < bytes.size(); i += 2) {
+        out.push_back(static_cast<std::int16_t>(bytes[i] | (bytes[i + 1] << 8)));
+    }
+    if (i < bytes.size()) {
+        odd_byte_ = bytes[i];
+        have_odd_byte_ = true;
+    }
 }
 
 const std::error_category& audio_protocol_category() noexcept {
@@ -174,4 +199,4 @@ std::error_code parse_audio_control(od::parser& parser, std::string_view json, s
     return {};
 }
 
-} // namespace callstream::server
+} // namespace callstream::server::bridge

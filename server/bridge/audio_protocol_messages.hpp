@@ -11,15 +11,17 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <simdjson.h>
 
-#include "pipeline/processor.hpp"
+#include "server/bridge/upstream_protocol.hpp"
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 
 // The WebSocket subprotocol callstream asks for; an upstream that does not select it is refused.
 inline constexpr std::string_view audio_subprotocol = "callstream.audio.v1";
@@ -37,34 +39,44 @@ struct audio_format {
         return encoding == audio_encoding::pcmu ? rate_hz / 1000 : rate_hz / 500;
     }
     std::uint32_t frame_bytes() const noexcept { return bytes_per_ms() * audio_frame_ms; }
-    std::string to_string() const; // "l16/16000", "pcmu/8000"
+    std::string to_string() const; // "l16-16000", "pcmu": the --bridge-option format names
     friend bool operator==(const audio_format&, const audio_format&) = default;
 };
 
-// "pcmu", "pcmu/8000", "l16/8000", "l16/16000", "l16/24000" (also "l16" for 16000);
-// nullopt for anything else.
+// --bridge-option NAME=format=...: "pcmu", "l16-8000", "l16-16000", "l16-24000"; nullopt for
+// anything else.
 std::optional<audio_format> parse_audio_format(std::string_view text);
-
-// What the start frame tells the app about the call.
-struct audio_call_info {
-    const pipeline::stream_info* stream = nullptr; // SIDs and customParameters
-    std::string_view from;                         // caller, E.164 when known, else empty
-    std::string_view to;                           // called number, E.164 when known
-};
 
 // callstream -> app, each appended as one complete text frame.
 // {"type":"start","version":1,"callSid":…,"streamSid":…,"accountSid":…,"from":…,"to":…,
 //  "customParameters":{…},"format":{"encoding":"l16","sampleRate":16000,"channels":1},
 //  "frameMs":20}
-void append_audio_start(std::string& out, const audio_call_info& call, const audio_format& format);
-// {"type":"mark","name":…}: the audio sent before the app's mark has played (or was cleared).
-void append_audio_mark(std::string& out, std::string_view name);
+void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format);
+// {"type":"mark","name":…,"cleared":false}: the audio the app sent before its mark has played;
+// "cleared":true when a clear dropped it first.
+void append_audio_mark(std::string& out, std::string_view name, bool cleared);
 // {"type":"dtmf","digit":"5"}
 void append_audio_dtmf(std::string& out, char digit);
 // {"type":"xoff","queuedMs":…} / {"type":"xon","queuedMs":…}
 void append_audio_flow(std::string& out, bool xoff, std::uint64_t queued_ms);
 // {"type":"stop","reason":…}: the call is over; callstream closes the socket after it.
 void append_audio_stop(std::string& out, std::string_view reason);
+
+// PCM16 little-endian on the wire, whatever the host's byte order.
+// Appends `samples` to `out` as 2 bytes each, low byte first.
+void append_pcm16le(std::vector<std::uint8_t>& out, std::span<const std::int16_t> samples);
+// Turns a stream of PCM16 LE bytes cut anywhere (even mid-sample) into samples: an odd byte at
+// the end of one chunk waits for the next.
+class pcm16le_decoder {
+  public:
+    // Replaces `out` with the samples completed by `bytes`.
+    void decode(std::span<const std::uint8_t> bytes, std::vector<std::int16_t>& out);
+    void reset() noexcept { have_odd_byte_ = false; }
+
+  private:
+    std::uint8_t odd_byte_ = 0;
+    bool have_odd_byte_ = false;
+};
 
 enum class audio_control_type : std::uint8_t { mark, clear, hangup, other };
 
@@ -87,7 +99,7 @@ std::error_code make_error_code(audio_protocol_errc e) noexcept;
 std::error_code parse_audio_control(simdjson::ondemand::parser& parser, std::string_view json,
                                     std::size_t capacity, audio_control& out);
 
-} // namespace callstream::server
+} // namespace callstream::server::bridge
 
 template <>
-struct std::is_error_code_enum<callstream::server::audio_protocol_errc> : std::true_type {};
+struct std::is_error_code_enum<callstream::server::bridge::audio_protocol_errc> : std::true_type {};

@@ -5,7 +5,7 @@
 #include "codec/base64.hpp"
 #include "codec/json_string.hpp"
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -377,4 +377,4 @@ std::error_code parse_server_event(od::parser& parser, std::string_view json, st
     return {};
 }
 
-} // namespace callstream::server
+} // namespace callstream::server::bridge

@@ -22,7 +22,7 @@
 
 #include <simdjson.h>
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 
 // An audio format of the Realtime session, one direction.
 enum class realtime_format : std::uint8_t {
@@ -109,6 +109,7 @@ std::error_code make_error_code(realtime_errc e) noexcept;
 std::error_code parse_server_event(simdjson::ondemand::parser& parser, std::string_view json,
                                    std::size_t capacity, realtime_event& out);
 
-} // namespace callstream::server
+} // namespace callstream::server::bridge
 
-template <> struct std::is_error_code_enum<callstream::server::realtime_errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<callstream::server::bridge::realtime_errc> : std::true_type {};

@@ -3,7 +3,7 @@
 
 #include "server/bridge/audio_protocol_messages.hpp"
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 namespace {
 
 struct parsed {
@@ -23,25 +23,27 @@ parsed parse(std::string_view json) {
 
 TEST(bridge_audio_messages, formats_parse_and_size_their_frames) {
     EXPECT_EQ(parse_audio_format("pcmu")->frame_bytes(), 160u);
-    EXPECT_EQ(parse_audio_format("l16/8000")->frame_bytes(), 320u);
-    EXPECT_EQ(parse_audio_format("l16/16000")->frame_bytes(), 640u);
-    EXPECT_EQ(parse_audio_format("l16/24000")->frame_bytes(), 960u);
-    EXPECT_EQ(parse_audio_format("l16")->rate_hz, 16000u);
-    EXPECT_EQ(parse_audio_format("l16/24000")->to_string(), "l16/24000");
-    EXPECT_FALSE(parse_audio_format("l16/48000"));
-    EXPECT_FALSE(parse_audio_format("pcmu/16000"));
+    EXPECT_EQ(parse_audio_format("l16-8000")->frame_bytes(), 320u);
+    EXPECT_EQ(parse_audio_format("l16-16000")->frame_bytes(), 640u);
+    EXPECT_EQ(parse_audio_format("l16-24000")->frame_bytes(), 960u);
+    EXPECT_EQ(parse_audio_format("l16-24000")->to_string(), "l16-24000");
+    EXPECT_EQ(parse_audio_format("pcmu")->to_string(), "pcmu");
+    EXPECT_FALSE(parse_audio_format("l16-48000"));
+    EXPECT_FALSE(parse_audio_format("l16"));
+    EXPECT_FALSE(parse_audio_format("pcmu-16000"));
     EXPECT_FALSE(parse_audio_format(""));
 }
 
 TEST(bridge_audio_messages, start_frame_carries_the_call_and_the_format) {
-    pipeline::stream_info stream;
-    stream.call_sid = "CA1";
-    stream.stream_sid = "MZ1";
-    stream.account_sid = "AC1";
-    stream.custom_parameters = {{"bridge", "bot"}, {"lang", "fr\"CA"}};
+    call_metadata call;
+    call.call_sid = "CA1";
+    call.stream_sid = "MZ1";
+    call.account_sid = "AC1";
+    call.from = "+15550001111";
+    call.to = "+15550002222";
+    call.custom_parameters = {{"bridge", "bot"}, {"lang", "fr\"CA"}};
     std::string out;
-    append_audio_start(out, {&stream, "+15550001111", "+15550002222"},
-                       *parse_audio_format("l16/24000"));
+    append_audio_start(out, call, *parse_audio_format("l16-24000"));
     simdjson::dom::parser parser;
     simdjson::dom::element e;
     ASSERT_FALSE(parser.parse(out).get(e)) << out;
@@ -61,8 +63,11 @@ TEST(bridge_audio_messages, start_frame_carries_the_call_and_the_format) {
 
 TEST(bridge_audio_messages, events_to_the_app_are_exact) {
     std::string out;
-    append_audio_mark(out, "greeting");
-    EXPECT_EQ(out, R"({"type":"mark","name":"greeting"})");
+    append_audio_mark(out, "greeting", false);
+    EXPECT_EQ(out, R"({"type":"mark","name":"greeting","cleared":false})");
+    out.clear();
+    append_audio_mark(out, "greeting", true);
+    EXPECT_EQ(out, R"({"type":"mark","name":"greeting","cleared":true})");
     out.clear();
     append_audio_dtmf(out, '#');
     EXPECT_EQ(out, R"({"type":"dtmf","digit":"#"})");
@@ -106,4 +111,4 @@ TEST(bridge_audio_messages, refuses_malformed_control) {
 }
 
 } // namespace
-} // namespace callstream::server
+} // namespace callstream::server::bridge

@@ -6,7 +6,7 @@
 #include "codec/base64.hpp"
 #include "server/bridge/openai_realtime_messages.hpp"
 
-namespace callstream::server {
+namespace callstream::server::bridge {
 namespace {
 
 // Parses `json` from a padded copy, as the bridge does from its read buffer. The storage is kept
@@ -198,4 +198,4 @@ TEST(bridge_openai_messages, refuses_malformed_events_with_a_reason) {
 }
 
 } // namespace
-} // namespace callstream::server
+} // namespace callstream::server::bridge
