@@ -30,24 +30,27 @@ async def call(ws, path=None):
         await ws.send(beep(fmt["sampleRate"]))
         await ws.send(json.dumps({"type": "mark", "name": "greeting"}))
     paused = False  # callstream says xoff when its playback queue is nearly full
-    async for message in ws:
-        if isinstance(message, bytes):  # 20 ms of the caller's audio
-            if not paused:
-                await ws.send(message)
-            continue
-        event = json.loads(message)
-        kind = event["type"]
-        if kind == "dtmf" and event["digit"] == "#":
-            await ws.send(json.dumps({"type": "hangup", "reason": "caller pressed #"}))
-        elif kind == "dtmf" and event["digit"] == "1" and pcm:
-            await ws.send(json.dumps({"type": "clear"}))
-            await ws.send(beep(fmt["sampleRate"]))
-        elif kind == "mark":
-            print(f"mark {event['name']} played", flush=True)
-        elif kind in ("xoff", "xon"):
-            paused = kind == "xoff"
-        elif kind == "stop":
-            print(f"call {start['callSid']} ended: {event['reason']}", flush=True)
+    try:
+        async for message in ws:
+            if isinstance(message, bytes):  # 20 ms of the caller's audio
+                if not paused:
+                    await ws.send(message)
+                continue
+            event = json.loads(message)
+            kind = event["type"]
+            if kind == "dtmf" and event["digit"] == "#":
+                await ws.send(json.dumps({"type": "hangup", "reason": "caller pressed #"}))
+            elif kind == "dtmf" and event["digit"] == "1" and pcm:
+                await ws.send(json.dumps({"type": "clear"}))
+                await ws.send(beep(fmt["sampleRate"]))
+            elif kind == "mark":
+                print(f"mark {event['name']} played", flush=True)
+            elif kind in ("xoff", "xon"):
+                paused = kind == "xoff"
+            elif kind == "stop":
+                print(f"call {start['callSid']} ended: {event['reason']}", flush=True)
+    except websockets.ConnectionClosed:
+        pass  # callstream closes after stop; a dropped connection ends the call too
 
 
 async def main(port):
