@@ -132,6 +132,7 @@ void openai_realtime_protocol::on_upstream_text(std::string_view message, bridge
         break;
     case realtime_event_type::response_created:
         response_active_ = true;
+        response_id_ = event_.response_id;
         cancel_sent_ = false;
         break;
     case realtime_event_type::response_done:
@@ -200,6 +201,7 @@ void openai_realtime_protocol::handle_delta(bridge_actions& bridge) {
     if (event_.item_id != item_id_) {
         // A new assistant item starts where the audio queued so far ends.
         item_id_ = event_.item_id;
+        item_response_id_ = event_.response_id;
         item_start_ms_ = bridge.queued_end_ms();
         item_bytes_ = 0;
         last_mark_ms_ = 0;
@@ -242,7 +244,11 @@ void openai_realtime_protocol::handle_speech_started(bridge_actions& bridge) {
         append_response_cancel(out_);
         bridge.send_text(out_);
     }
-    if (!item_id_.empty()) {
+    // While the response is active the server may hold more of the item than reached us: the
+    // truncate tells it where the caller really stopped. A finished item heard to its end needs
+    // none.
+    const bool generating = response_active_ && item_response_id_ == response_id_;
+    if (!item_id_.empty() && (unheard || generating)) {
         const std::int64_t audio_end_ms = std::clamp<std::int64_t>(heard - item_start_ms_, 0, sent);
         out_.clear();
         append_item_truncate(out_, item_id_, static_cast<std::uint64_t>(audio_end_ms));

@@ -94,10 +94,12 @@ class openai_realtime_protocol final : public upstream_protocol {
     // The response the server is generating, and whether we already asked to cancel it.
     bool response_active_ = false;
     bool cancel_sent_ = false;
+    std::string response_id_;
 
     // The assistant item playing now: where its audio starts on the playout timeline and how
     // many bytes of it (in the session's output format) were handed to the core.
     std::string item_id_;
+    std::string item_response_id_; // the response that carries it
     std::int64_t item_start_ms_ = 0;
     std::int64_t item_bytes_ = 0;
     std::string muted_item_id_; // truncated: its late deltas are dropped

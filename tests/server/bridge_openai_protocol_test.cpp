@@ -202,6 +202,19 @@ TEST(bridge_openai_protocol, speech_over_silence_interrupts_nothing) {
     EXPECT_TRUE(s.bridge.events("response.cancel").empty());
 }
 
+TEST(bridge_openai_protocol, a_response_without_audio_yet_is_cancelled_not_truncated) {
+    live_session s;
+    deliver(s.protocol, s.bridge, delta("item_1", std::vector<std::uint8_t>(800, 0x66)));
+    deliver(s.protocol, s.bridge,
+            R"({"type":"response.done","response":{"id":"resp_1","status":"completed"}})");
+    s.bridge.heard = 100; // item_1 played to its end
+    deliver(s.protocol, s.bridge,
+            R"({"type":"response.created","response":{"id":"resp_2","status":"in_progress"}})");
+    deliver(s.protocol, s.bridge, R"({"type":"input_audio_buffer.speech_started"})");
+    EXPECT_EQ(s.bridge.events("response.cancel").size(), 1u);
+    EXPECT_TRUE(s.bridge.events("conversation.item.truncate").empty());
+}
+
 TEST(bridge_openai_protocol, hostile_events_fail_the_upstream_with_a_label) {
     const std::pair<std::string, std::string> cases[] = {
         {R"({"type":"response.output_audio.delta","delta":)", "invalid_json"},
