@@ -6,7 +6,9 @@
 //
 // The caller says nothing (μ-law silence) until `speakAfterHeardMs` of non-silent audio has
 // played (or `speakAtMs` after start), then speaks: a loud 300 Hz tone.
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+
+const WebSocket = createRequire(process.env.NODE_PATH + '/')('ws');
 import { linearToUlaw, ulawToLinear } from './openai_realtime_standin.mjs';
 
 const FRAME_MS = 20;
@@ -52,6 +54,7 @@ export async function startCaller(port, { customParameters = {}, speakAfterHeard
     events: [],          // every non-media message from callstream
     speakingSince: null, // {at, heardSpeechMs}
     closed: null,        // {code, reason}
+    sentFrames: 0,       // caller frames sent
   };
   const queue = [];      // {frame|mark}
   let seq = 1;
@@ -104,6 +107,7 @@ export async function startCaller(port, { customParameters = {}, speakAfterHeard
       const speak = (speakAtMs !== null && now >= speakAtMs) ||
         (speakAfterHeardMs !== null && caller.heardSpeechMs >= speakAfterHeardMs);
       if (speak && !caller.speakingSince) caller.speakingSince = { at: performance.now() - t0, heardSpeechMs: caller.heardSpeechMs };
+      caller.sentFrames++;
       send({ event: 'media', streamSid, media: { track: 'inbound', chunk: String(chunk++), timestamp: String(now),
         payload: callerFrame(FRAME_MS, speak).toString('base64') } });
       // Playout: marks at the head are echoed, then one frame plays.
@@ -119,6 +123,7 @@ export async function startCaller(port, { customParameters = {}, speakAfterHeard
     }
   }, 5);
 
+  caller.dtmf = (digit) => send({ event: 'dtmf', streamSid, dtmf: { track: 'inbound_track', digit } });
   caller.stop = async () => {
     clearInterval(timer);
     send({ event: 'stop', streamSid, stop: { accountSid: 'AC' + 'a'.repeat(32), callSid } });

@@ -2,7 +2,9 @@
 // the subprotocol, records the start frame, every binary frame of caller audio and every control
 // frame, and lets the test script what the bot sends back: binary audio of any length, control
 // frames, raw frames (for hostile cases). It honours xoff/xon in `speak()` as a well-behaved bot.
-import { WebSocketServer } from 'ws';
+import { createRequire } from 'node:module';
+
+const { WebSocketServer } = createRequire(process.env.NODE_PATH + '/')('ws');
 
 export const SUBPROTOCOL = 'callstream.audio.v1';
 

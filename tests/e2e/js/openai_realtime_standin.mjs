@@ -24,7 +24,9 @@
 //   holdUpdatedMs        delay before session.updated is sent (caller audio then arrives first)
 //   hostile              per-connection misbehaviour: 'malformed_json' | 'bad_base64' |
 //                        'format_mismatch' | 'error_events' | 'session_expired' | 'binary'
-import { WebSocketServer } from 'ws';
+import { createRequire } from 'node:module';
+
+const { WebSocketServer } = createRequire(process.env.NODE_PATH + '/')('ws');
 
 const TONE_HZ = 440;
 export const LATE_TONE_HZ = 2000;
