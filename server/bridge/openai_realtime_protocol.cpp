@@ -283,7 +283,8 @@ void openai_realtime_protocol::handle_error(bridge_actions& bridge) {
         {{"call_sid", call_sid_},
          {"type", event_.error_type},
          {"code", event_.error_code},
-         {"message", event_.error_message}});
+         {"message", event_.error_message},
+         {"errors", stats_.error_events}});
 }
 
 std::unique_ptr<upstream_protocol> make_openai_realtime_protocol(const upstream_config& upstream) {
