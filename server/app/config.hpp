@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/app/log.hpp"
+#include "server/bridge/bridge_flags.hpp"
 
 namespace callstream::server {
 
@@ -53,6 +54,9 @@ struct config {
     std::string api_token; // bearer token protecting /make-call
     bool verify_signatures = true;
     std::chrono::milliseconds twilio_timeout{10'000}; // per REST request, connect to last byte
+
+    // Bridge (server/bridge/bridge_flags.hpp): checked at startup by make_bridge_config()
+    bridge::bridge_flags bridge;
 
     // Logging
     log_level level = log_level::info;

@@ -23,6 +23,9 @@ namespace callstream::server {
 
 class router;
 class call_registry;
+namespace bridge {
+class bridge_service;
+}
 
 // Runs before a WebSocket upgrade is accepted; a response refuses it (e.g. 403 bad signature).
 using upgrade_check = std::function<std::optional<http_response>(request_context&)>;
@@ -41,6 +44,8 @@ struct server_context {
     // Recent calls: placed, reported by status callbacks, and the streams that ran for them.
     std::shared_ptr<call_registry> calls;
     std::shared_ptr<router> routes;
+    // Upstreams for app=bridge (server/bridge/bridge_service.hpp); always set by the server.
+    std::shared_ptr<bridge::bridge_service> bridge;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;
 };
