@@ -64,6 +64,13 @@ class processor {
     // stream_pipeline::push_wake(): something outside the caller's audio has output for this
     // processor (the bridge's upstream audio); a processor with no such source ignores it.
     virtual void on_wake(processor_output& /*out*/) {}
+
+    // Any thread (the network thread asks while the processor runs on its DSP worker); must be
+    // a lock-free read. True while work this processor handed to another thread is piling up
+    // (the recorder's disk writer is behind). The pipeline then holds the caller's frames and
+    // the stream stops reading its socket until it is false again: TCP slows the sender
+    // instead of the processor dropping audio the call accepted.
+    virtual bool backlogged() const noexcept { return false; }
 };
 
 } // namespace callstream::pipeline

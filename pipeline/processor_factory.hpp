@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 #include "pipeline/processors/bridge.hpp"
 #include "pipeline/processors/play.hpp"
-#include "pipeline/recording_writer.hpp"
+#include "pipeline/recording/recording_writer.hpp"
 #include "pipeline/resampler.hpp"
 #include "pipeline/stream_pipeline.hpp"
 
@@ -20,11 +20,6 @@ namespace callstream::pipeline {
 
 struct processor_config {
     std::string default_app = "echo";
-    // Resampler for processors that do not run at 8 kHz (--resampler): "speex:0..10" or
-    // "libsamplerate:sinc-best|sinc-medium|sinc-fastest|zero-order-hold|linear". Check it at
-    // startup with parse_resampler_spec() (pipeline/resampler.hpp) and refuse to start on error.
-    std::string resampler = std::string(default_resampler_spec);
-
     // record: <recordings_dir>/<CallSid>_<StreamSid>.{wav,opus,json}. `recording.dir` is
     // ignored; recordings_dir wins. A null writer means the process-wide
     // recording_writer::shared().
@@ -39,7 +34,8 @@ struct processor_config {
 struct processor_chain_result {
     stream_pipeline::processor_chain chain;
     // Non-null when the chain has "play": the mailbox for POST /streams/{sid}/play and /clear
-    // (pipeline/play_control.hpp). The server keeps it with the stream, keyed by streamSid.
+    // (pipeline/playback/play_control.hpp). The server keeps it with the stream, keyed by
+    // streamSid.
     std::shared_ptr<pipeline::play_control> play_control;
     // Non-null when the chain has "bridge": where the server-side bridge delivers the
     // upstream's paced audio (pipeline/processors/bridge.hpp).

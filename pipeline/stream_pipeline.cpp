@@ -8,6 +8,7 @@
 
 #include "codec/g711.hpp"
 #include "pipeline/dsp_pool.hpp"
+#include "pipeline/pipeline_stats.hpp"
 #include "pipeline/spsc_ring.hpp"
 
 namespace callstream::pipeline {
@@ -248,15 +249,27 @@ struct stream_pipeline::core final : dsp_task {
         return outbound_.producer_size() + control_reserve_ + chain_.size() < outbound_.capacity();
     }
 
+    // Any thread: a processor's consumer (the recorder's disk writer) is behind.
+    bool chain_backlogged() const noexcept {
+        return std::any_of(chain_.begin(), chain_.end(),
+                           [](const std::unique_ptr<processor>& p) { return p->backlogged(); });
+    }
+
     // `force` (at stop) processes everything; output that finds no room is dropped and counted.
     void drain_inbound(bool force = false) {
         // Backpressure instead of loss: when the network side has not drained our output, the
         // caller's frames wait in the inbound ring; drain() schedules this task again.
         while (inbound_event* ev_ptr = inbound_->front()) {
-            if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio &&
-                !outbound_has_room()) {
-                // drain_into() reschedules us once it has made room and sees frames waiting.
-                return;
+            if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio) {
+                if (!outbound_has_room()) {
+                    // drain_into() reschedules us once it has made room and sees frames waiting.
+                    return;
+                }
+                if (chain_backlogged()) {
+                    // reading_paused() reschedules us once the backlog has cleared.
+                    held_for_backlog_.store(true, std::memory_order_release);
+                    return;
+                }
             }
             process_inbound(*ev_ptr);
             inbound_->pop_front();
@@ -287,6 +300,11 @@ struct stream_pipeline::core final : dsp_task {
 
     void schedule() { dsp_->schedule(worker_, *this); }
 
+    void inbound_full() noexcept {
+        inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        stats().inbound_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+
     // ---- state -------------------------------------------------------------------------
 
     processor_chain chain_;
@@ -309,9 +327,10 @@ struct stream_pipeline::core final : dsp_task {
     std::atomic<bool> start_pending_{false};
     std::atomic<bool> stop_pending_{false};
     std::atomic<bool> detached_{false};
-    bool stopped_ = false;     // processing thread only
-    bool started_ = false;     // network thread only
-    bool stop_called_ = false; // network thread only
+    std::atomic<bool> held_for_backlog_{false}; // the worker stopped for a backlogged processor
+    bool stopped_ = false;                      // processing thread only
+    bool started_ = false;                      // network thread only
+    bool stop_called_ = false;                  // network thread only
 
     counter frames_in_{0};
     counter frames_out_{0};
@@ -369,7 +388,7 @@ void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_
                    })) {
             queued = true;
         } else {
-            core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+            core_->inbound_full();
         }
         ulaw = ulaw.subspan(n);
         timestamp_ms += static_cast<std::int64_t>(n * 1000 / telephony_rate_hz);
@@ -393,7 +412,7 @@ void stream_pipeline::push_dtmf(char digit) {
         })) {
         core_->schedule();
     } else {
-        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        core_->inbound_full();
     }
 }
 
@@ -413,7 +432,7 @@ void stream_pipeline::push_mark(std::string_view name) {
         })) {
         core_->schedule();
     } else {
-        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        core_->inbound_full();
     }
 }
 
@@ -462,8 +481,16 @@ std::size_t stream_pipeline::drain_into(void (*sink)(void*, const outbound_event
     return n;
 }
 
-bool stream_pipeline::has_output() const noexcept {
-    return !core_->outbound_.empty();
+bool stream_pipeline::reading_paused() noexcept {
+    core& c = *core_;
+    const bool backlogged = c.chain_backlogged();
+    if (!c.inbound_) {
+        return backlogged;
+    }
+    if (!backlogged && c.held_for_backlog_.exchange(false, std::memory_order_acq_rel)) {
+        c.schedule(); // the worker left caller frames waiting for a backlog that has cleared
+    }
+    return backlogged || c.inbound_->size_approx() >= c.inbound_->capacity() / 4;
 }
 
 pipeline_counters stream_pipeline::counters() const noexcept {
@@ -480,6 +507,10 @@ pipeline_counters stream_pipeline::counters() const noexcept {
     out.outbound_depth = c.outbound_.size_approx();
     out.outbound_capacity = c.outbound_.capacity();
     return out;
+}
+
+std::uint64_t stream_pipeline::frames_dropped() const noexcept {
+    return core_->frames_dropped_.load(std::memory_order_relaxed);
 }
 
 double stream_pipeline::resample_delay_ms() const noexcept {

@@ -86,8 +86,9 @@ bridge_playout::clock::time_point bridge_playout::release(clock::time_point now,
                 out.on_mark(id);
                 continue;
             }
-            if (backlog(now) >= opts_.lead) {
-                return play_end_ - opts_.lead;
+            // After this frame Twilio would hold at most `lead` of audio.
+            if (backlog(now) + frame_duration > opts_.lead) {
+                return play_end_ - (opts_.lead - frame_duration);
             }
             const entry frame = e;
             queue_.pop_front();
@@ -99,7 +100,7 @@ bridge_playout::clock::time_point bridge_playout::release(clock::time_point now,
         }
         // A partial frame waits for more audio until the caller would otherwise run dry; then
         // it is completed with silence (Twilio wants whole frames, TWILIO.md §2.1).
-        if (backlog(now) >= frame_duration) {
+        if (backlog(now) > frame_duration) {
             return play_end_ - frame_duration;
         }
         std::memset(partial_.data() + partial_len_, ulaw_silence, frame_bytes - partial_len_);

@@ -18,6 +18,12 @@ record_processor::~record_processor() {
 void record_processor::on_start(const stream_info& info, processor_output& /*out*/) {
     session_ = std::make_shared<recording_session>(info, options_);
     writer_->add(session_);
+    live_session_.store(session_.get(), std::memory_order_release);
+}
+
+bool record_processor::backlogged() const noexcept {
+    const recording_session* s = live_session_.load(std::memory_order_acquire);
+    return s != nullptr && s->backlogged();
 }
 
 void record_processor::push_audio(record_item::kind type, const audio_frame& frame) noexcept {

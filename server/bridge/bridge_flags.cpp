@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "pipeline/prompt_loader.hpp"
+#include "pipeline/playback/prompt_loader.hpp"
 #include "server/bridge/bridge_options.hpp"
 #include "server/bridge/upstream_protocol.hpp"
 #include "server/bridge/upstream_socket.hpp"

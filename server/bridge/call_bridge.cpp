@@ -9,7 +9,7 @@
 
 #include "codec/g711.hpp"
 #include "codec/json_string.hpp"
-#include "pipeline/prompt_loader.hpp"
+#include "pipeline/playback/prompt_loader.hpp"
 #include "server/app/log.hpp"
 #include "server/bridge/bridge_service.hpp"
 #include "server/twilio/rest_client.hpp"
@@ -107,19 +107,17 @@ void call_bridge::connect() {
 // ---- from the media session -----------------------------------------------------------------
 
 void call_bridge::caller_start(call_metadata call, std::shared_ptr<pipeline::bridge_port> port,
-                               std::weak_ptr<call_link> link, net::any_io_executor link_executor) {
+                               std::weak_ptr<call_link> link) {
     if (!on_own_thread()) {
         net::post(executor_, [self = shared_from_this(), call = std::move(call),
-                              port = std::move(port), link = std::move(link),
-                              ex = std::move(link_executor)]() mutable {
-            self->caller_start(std::move(call), std::move(port), std::move(link), std::move(ex));
+                              port = std::move(port), link = std::move(link)]() mutable {
+            self->caller_start(std::move(call), std::move(port), std::move(link));
         });
         return;
     }
     call_ = std::move(call);
     port_ = std::move(port);
     link_ = std::move(link);
-    link_executor_ = std::move(link_executor);
     attached_ = true;
     if (ending_) {
         return;
@@ -511,17 +509,9 @@ void call_bridge::pump() {
 }
 
 void call_bridge::notify_link() {
-    if (link_executor_ && std::this_thread::get_id() == thread_ && link_executor_ == executor_) {
-        if (auto link = link_.lock()) {
-            link->bridge_output_ready();
-        }
-        return;
+    if (auto link = link_.lock()) {
+        link->bridge_output_ready();
     }
-    net::post(link_executor_, [weak = link_] {
-        if (auto link = weak.lock()) {
-            link->bridge_output_ready();
-        }
-    });
 }
 
 // ---- failure policy ---------------------------------------------------------------------------
@@ -622,12 +612,8 @@ void call_bridge::end_call(std::string reason) {
     }
     // Also close the stream: without credentials that is the hangup (Twilio moves on to the
     // TwiML after <Connect>), with them it stops feeding an upstream that is gone.
-    if (link_executor_) {
-        net::post(link_executor_, [weak = link_, reason] {
-            if (auto link = weak.lock()) {
-                link->bridge_end_stream(reason);
-            }
-        });
+    if (auto link = link_.lock()) {
+        link->bridge_end_stream(std::move(reason));
     }
 }
 

@@ -40,7 +40,8 @@ namespace callstream::server::bridge {
 
 class bridge_service;
 
-// What the bridge asks of the call's media session; called on the session's executor.
+// What the bridge asks of the call's media session. Called on the bridge's thread, which may
+// differ from the session's: the implementation (stream_link) hops over when it does.
 class call_link {
   public:
     virtual ~call_link() = default;
@@ -70,7 +71,7 @@ class call_bridge final : public upstream_socket_events,
 
     // ---- from the media session (its own thread) -----------------------------------------
     void caller_start(call_metadata call, std::shared_ptr<pipeline::bridge_port> port,
-                      std::weak_ptr<call_link> link, boost::asio::any_io_executor link_executor);
+                      std::weak_ptr<call_link> link);
     void caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
     void caller_dtmf(char digit);
     // A mark echo whose name starts with mark_prefix.
@@ -156,7 +157,6 @@ class call_bridge final : public upstream_socket_events,
     call_metadata call_;
     std::shared_ptr<pipeline::bridge_port> port_;
     std::weak_ptr<call_link> link_;
-    boost::asio::any_io_executor link_executor_;
 
     pipeline::bridge_playout playout_;
     boost::asio::steady_timer pace_timer_;

@@ -1,0 +1,34 @@
+#pragma once
+// The WebSocket half of a media session: accepts the upgrade, keeps one read always pending,
+// writes a bounded outbox with one write in flight, pings a quiet peer and cuts off a dead one,
+// and closes with a deadline. What the messages mean is the stream_handler's business
+// (twilio_stream for Twilio Media Streams).
+//
+// Threading: everything runs on the executor of the connection's io_context (one network
+// thread); other threads reach the session only through media_session_handle (it posts) or a
+// cross_thread_wakeup() callable.
+// Ownership: the session owns `handler`; the session itself is owned by its pending operations
+// (the read coroutine and the write, timer and close handlers hold shared_ptrs).
+// Limits (from config): messages over --max-message-bytes are refused with 1009; an outbox over
+// --outbox-bytes closes with 1008; no message, ping or pong for --idle-timeout cuts the TCP
+// connection; a close handshake that does not finish in --handshake-timeout cuts it too.
+// Errors: none escape; each ending is recorded as one close_reason and handed to on_closed.
+
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "server/app/server_context.hpp"
+#include "server/http/responses.hpp"
+#include "server/media/stream_transport.hpp"
+
+namespace callstream::server {
+
+// Accepts the WebSocket upgrade in `req` on `stream` and runs `handler` over it until the
+// session ends. Instantiated for beast::tcp_stream and beast::ssl_stream<beast::tcp_stream>.
+template <typename Stream>
+net::awaitable<void> run_websocket_transport(Stream stream, http_request req,
+                                             std::shared_ptr<server_context> ctx,
+                                             std::unique_ptr<stream_handler> handler);
+
+} // namespace callstream::server
