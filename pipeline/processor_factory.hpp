@@ -3,6 +3,8 @@
 //
 // Called on the network thread when a stream starts. Unknown names are an error naming the
 // offending entry, so a typo in a TwiML <Parameter name="app"> is refused rather than ignored.
+// Ownership: the result owns the new processors (moved into a stream_pipeline); the recording
+// writer and the play_control are shared (shared_ptr). Nothing throws; errors are text.
 
 #include <filesystem>
 #include <memory>

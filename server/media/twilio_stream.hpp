@@ -10,6 +10,10 @@
 // Ownership: owned by its transport; owns the pipeline (and through it the processors).
 // Errors: a message that breaks the protocol closes the stream with 1007 or 1008 and a reason
 // naming the problem; other streams are unaffected. Nothing here throws.
+// Receive-only streams (start.tracks names "outbound": a <Start> stream, e.g. a forked call):
+// the outbound track goes to the processors (on_outbound_track) and nothing is ever sent.
+// Parameters: a callstream_parameters_id among the customParameters is replaced by the
+// parameters stored under it (server/calls/call_parameter_store.hpp); an unknown id closes 1008.
 
 #include <cstdint>
 #include <memory>
