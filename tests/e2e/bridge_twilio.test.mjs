@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { FakeTwilio, sid, sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
 import { startTwilioBot } from './js/twilio_bot.mjs';
-import { startCallstream } from './twilio_support.mjs';
+import { API_TOKEN, startCallstream } from './twilio_support.mjs';
 
 const LEAD_MS = 60;
 let nextCall = 1;
@@ -48,7 +48,7 @@ describe('bridge: twilio protocol', () => {
     before(async () => {
         bot = await startTwilioBot({ echo: true });
         cs = await startCallstream(['--bridge', `bot=${bot.url}`, '--bridge-lead-ms',
-            String(LEAD_MS)]);
+            String(LEAD_MS), '--api-token', API_TOKEN]);
     });
     after(async () => {
         await cs.stop();
@@ -63,6 +63,11 @@ describe('bridge: twilio protocol', () => {
             await call.open();
             call.streamAudio();
             await waitFor(() => call.received.length >= 50, 5000, '50 echoed frames');
+            const res = await fetch(`${cs.base}/calls/${call.callSid}`,
+                { headers: { authorization: `Bearer ${API_TOKEN}` } });
+            assert.equal(res.status, 200);
+            assert.deepEqual((await res.json()).bridge,
+                { upstream: 'bot', protocol: 'twilio', state: 'open' });
             call.dtmf('7');
             await sleep(100);
             call.stop();
