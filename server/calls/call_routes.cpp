@@ -8,6 +8,7 @@
 
 #include "codec/json_string.hpp"
 #include "server/app/log.hpp"
+#include "server/bridge/bridge_service.hpp"
 #include "server/http/bearer_auth.hpp"
 #include "server/http/form.hpp"
 #include "server/http/router.hpp"
@@ -341,7 +342,16 @@ net::awaitable<http_response> call_routes::get_call(request_context& ctx) {
     if (!call) {
         co_return json_error(ctx.request, http::status::not_found, "no such call");
     }
-    co_return json_ok(ctx.request, http::status::ok, call_record_json(*call));
+    std::string body = call_record_json(*call);
+    if (ctx.server.bridge) {
+        // The call's upstream and its state, while the call has a bridge.
+        if (auto b = ctx.server.bridge->describe(std::string(sid));
+            !b.empty() && !body.empty() && body.back() == '}') {
+            body.pop_back();
+            body += ",\"bridge\":" + b + "}";
+        }
+    }
+    co_return json_ok(ctx.request, http::status::ok, std::move(body));
 }
 
 void add_call_routes(server_context& ctx) {

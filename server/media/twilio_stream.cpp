@@ -8,9 +8,9 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "server/app/log.hpp"
-#include "server/calls/call_parameter_store.hpp"
 #include "server/bridge/bridge_service.hpp"
 #include "server/bridge/stream_link.hpp"
+#include "server/calls/call_parameter_store.hpp"
 #include "server/calls/call_registry.hpp"
 #include "server/twilio/twiml.hpp"
 

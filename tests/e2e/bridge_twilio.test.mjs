@@ -4,12 +4,16 @@
 // (js/twilio_bot.mjs). Every test keeps a bystander app=echo call running and checks it still
 // echoes, so one call's upstream never disturbs another call.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { FakeTwilio, sid, sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
 import { startTwilioBot } from './js/twilio_bot.mjs';
-import { startCallstream } from './twilio_support.mjs';
+import { API_TOKEN, startCallstream } from './twilio_support.mjs';
 
 const LEAD_MS = 60;
 let nextCall = 1;
@@ -48,7 +52,7 @@ describe('bridge: twilio protocol', () => {
     before(async () => {
         bot = await startTwilioBot({ echo: true });
         cs = await startCallstream(['--bridge', `bot=${bot.url}`, '--bridge-lead-ms',
-            String(LEAD_MS)]);
+            String(LEAD_MS), '--api-token', API_TOKEN]);
     });
     after(async () => {
         await cs.stop();
@@ -63,6 +67,11 @@ describe('bridge: twilio protocol', () => {
             await call.open();
             call.streamAudio();
             await waitFor(() => call.received.length >= 50, 5000, '50 echoed frames');
+            const res = await fetch(`${cs.base}/calls/${call.callSid}`,
+                { headers: { authorization: `Bearer ${API_TOKEN}` } });
+            assert.equal(res.status, 200);
+            assert.deepEqual((await res.json()).bridge,
+                { upstream: 'bot', protocol: 'twilio', state: 'open' });
             call.dtmf('7');
             await sleep(100);
             call.stop();
@@ -337,6 +346,68 @@ describe('bridge: hostile upstreams', () => {
             assert.match(call.closed.reason, /unknown bridge/);
         } finally {
             await cs.stop();
+        }
+    });
+
+    test('reconnect policy: a dropped upstream is reopened and the call goes on', async () => {
+        let first = true;
+        const flaky = await startTwilioBot({
+            echo: true,
+            onStart: (ws) => {
+                if (first) {
+                    first = false;
+                    setTimeout(() => ws.terminate(), 200);
+                }
+            },
+        });
+        const cs = await startCallstream(['--bridge', `r=${flaky.url}`,
+            '--bridge-on-failure', 'r=reconnect']);
+        try {
+            const call = newCall(cs.port, { app: 'bridge', bridge: 'r' });
+            await call.open();
+            call.streamAudio();
+            await waitFor(() => flaky.connections.length === 2 &&
+                flaky.connections[1].events.some((e) => e.event === 'media'), 5000, 'reconnected');
+            const second = flaky.connections[1].events;
+            assert.equal(second[0].event, 'connected');
+            assert.equal(second[1].event, 'start');
+            assert.equal(second[1].start.callSid, call.callSid);
+            const before = call.received.length;
+            await waitFor(() => call.received.length > before + 10, 3000, 'echo after reconnect');
+            assert.equal(call.closed, null);
+            const m = await metrics(cs.base);
+            assert.equal(metric(m, 'callstream_bridge_reconnects_total'), 1);
+            assert.equal(metric(m, 'callstream_bridge_failures_total{reason="upstream_lost"}'), 1);
+            call.close();
+        } finally {
+            await cs.stop();
+            await flaky.close();
+        }
+    });
+
+    test('prompt policy: the fallback prompt plays, then the call is hung up', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'callstream-bridge-'));
+        try {
+            execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16',
+                join(dir, 'sorry.wav'), 'synth', '0.4', 'sine', '440']);
+        } catch (e) {
+            throw new Error(`sox is needed (Debian package sox): ${e.message}`);
+        }
+        const rude = await startTwilioBot({ echo: false, onStart: (ws) => ws.send('not json') });
+        const cs = await startCallstream(['--bridge', `p=${rude.url}`, '--prompts-dir', dir,
+            '--bridge-on-failure', 'p=prompt:sorry.wav']);
+        try {
+            const call = newCall(cs.port, { app: 'bridge', bridge: 'p' });
+            await call.open();
+            call.streamAudio(() => Buffer.alloc(160, 0xff));
+            await waitFor(() => call.closed !== null, 5000, 'hung up after the prompt');
+            assert.equal(call.received.length, 20, '0.4 s of prompt = 20 frames');
+            assert.ok(call.received.some((r) => r.payload.some((b) => b !== 0xff)),
+                'the prompt is not silence');
+            assert.ok(call.closed.at - call.received[0].at >= 350, 'closed after it played');
+        } finally {
+            await cs.stop();
+            await rude.close();
         }
     });
 });
