@@ -88,7 +88,8 @@ export async function startCaller(port, { customParameters = {}, speakAfterHeard
       for (const e of queue.splice(0)) if (e.mark) echoMark(e.mark);
     }
   });
-  ws.on('close', (code, reason) => { caller.closed = { code, reason: reason.toString() }; });
+  // A call that callstream ends stops the caller's clock too, so nothing keeps the test alive.
+  ws.on('close', (code, reason) => { caller.closed = { code, reason: reason.toString() }; clearInterval(timer); });
 
   function echoMark(name) {
     caller.marksEchoed.push(name);
