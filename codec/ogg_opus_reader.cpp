@@ -79,7 +79,12 @@ std::error_code ogg_opus_reader::read(std::span<std::int16_t> out, int out_chann
     }
     // op_read_stereo downmixes any channel layout (and duplicates mono), so mono output is the
     // mean of its two channels: exact for mono sources.
-    const int n = op_read_stereo(file_.get(), stereo_.data(), static_cast<int>(2 * wanted));
+    int n = 0;
+    do {
+        // A hole (pages missing in the middle: a damaged copy) is skipped: decoding resumes
+        // at the next page, as players do.
+        n = op_read_stereo(file_.get(), stereo_.data(), static_cast<int>(2 * wanted));
+    } while (n == OP_HOLE);
     if (n < 0) {
         return op_error(n);
     }

@@ -12,6 +12,12 @@
 // buffer and does not allocate, but decoding a 20 ms frame takes a sizeable fraction of a
 // millisecond: prompts are best decoded ahead of time, off the DSP thread.
 // Errors: opusfile codes as ogg_opus_errc (see ogg_opus_writer.hpp) in the "ogg_opus" category.
+// A torn last page (a crashed recording) is ignored and a hole in the middle skipped, so a
+// file cut anywhere decodes up to its last complete page.
+//
+// Why opusfile rather than our own libogg demuxer: it already handles everything the writer
+// need not (chained and multi-stream files, seeking, gaps, foreign encoders' pre-skip and end
+// trim); prompts come from anywhere.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,13 +1,19 @@
 #include "codec/wav.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <string_view>
+
+#include "codec/g711.hpp"
 
 namespace callstream::codec {
 namespace {
 
 constexpr std::uint16_t format_pcm = 0x0001;
+constexpr std::uint16_t format_float = 0x0003;
+constexpr std::uint16_t format_alaw = 0x0006;
+constexpr std::uint16_t format_ulaw = 0x0007;
 constexpr std::uint16_t format_extensible = 0xFFFE;
 // KSDATAFORMAT_SUBTYPE_PCM after its first two bytes (which hold the format tag, 0x0001).
 constexpr std::array<std::uint8_t, 14> pcm_guid_tail = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
@@ -61,51 +67,99 @@ class wav_category_impl : public std::error_category {
             return "WAVE block alignment does not match the channels";
         case wav_errc::no_data_chunk:
             return "WAVE file has no data chunk";
+        case wav_errc::bad_channels:
+            return "WAVE channel count is 0";
         }
         return "unknown wav error";
     }
 };
 
-// Checks a "fmt " chunk body and fills channels/rate/extensible.
-std::error_code parse_fmt(std::span<const std::uint8_t> body, wav_info& info) {
+// What a "fmt " chunk says, before either reader decides whether it can read it.
+struct wav_format {
+    std::uint16_t tag = 0; // the plain tag, or the EXTENSIBLE sub-format's
+    std::uint16_t channels = 0;
+    std::uint32_t rate_hz = 0;
+    std::uint16_t block_align = 0;
+    std::uint16_t bits = 0;
+    bool extensible = false;
+    bool extension_complete = false; // EXTENSIBLE with its 24 extra bytes (cbSize >= 22)
+    bool standard_guid = false;      // the sub-format is a KSDATAFORMAT_SUBTYPE_* GUID
+};
+
+// Where the chunks are. `data` is what the file holds of the data chunk (its declared size
+// cut to the bytes present).
+struct wav_chunks {
+    wav_format format;
+    std::size_t data_pos = 0;
+    std::uint32_t declared_data_bytes = 0;
+    std::size_t data_present = 0;
+};
+
+std::error_code parse_fmt(std::span<const std::uint8_t> body, wav_format& f) {
     if (body.size() < 16) {
         return wav_errc::bad_fmt_chunk;
     }
     const std::uint8_t* p = body.data();
-    const std::uint16_t tag = get_u16(p);
-    const std::uint16_t channels = get_u16(p + 2);
-    const std::uint32_t rate_hz = get_u32(p + 4);
-    const std::uint16_t block_align = get_u16(p + 12);
-    const std::uint16_t bits = get_u16(p + 14);
-    if (tag == format_extensible) {
-        // cbSize(2) validBits(2) channelMask(4) subFormat GUID(16) follow the 16 basic bytes.
-        if (body.size() < 40 || get_u16(p + 16) < 22) {
-            return wav_errc::bad_fmt_chunk;
+    f.tag = get_u16(p);
+    f.channels = get_u16(p + 2);
+    f.rate_hz = get_u32(p + 4);
+    f.block_align = get_u16(p + 12);
+    f.bits = get_u16(p + 14);
+    if (f.tag == format_extensible) {
+        f.extensible = true;
+        // cbSize(2) validBits(2) channelMask(4) subFormat GUID(16) follow the 16 basic bytes;
+        // the GUID's first two bytes are the plain format tag.
+        if (body.size() >= 40) {
+            const std::uint8_t* guid = p + 24;
+            f.tag = get_u16(guid);
+            f.extension_complete = get_u16(p + 16) >= 22;
+            f.standard_guid = std::equal(pcm_guid_tail.begin(), pcm_guid_tail.end(), guid + 2);
         }
-        const std::uint8_t* guid = p + 24;
-        if (get_u16(guid) != format_pcm ||
-            !std::equal(pcm_guid_tail.begin(), pcm_guid_tail.end(), guid + 2)) {
-            return wav_errc::unsupported_format;
-        }
-        info.extensible = true;
-    } else if (tag != format_pcm) {
-        return wav_errc::unsupported_format;
     }
-    if (bits != 16) {
-        return wav_errc::unsupported_bits;
-    }
-    if (channels != 1 && channels != 2) {
-        return wav_errc::unsupported_channels;
-    }
-    if (rate_hz == 0 || rate_hz > 0x7FFFFFFF) {
-        return wav_errc::bad_rate;
-    }
-    if (block_align != 2 * channels) {
-        return wav_errc::bad_block_align;
-    }
-    info.channels = channels;
-    info.rate_hz = static_cast<int>(rate_hz);
     return {};
+}
+
+// The one chunk walk. The RIFF size is not trusted: crashed recordings leave it provisional, so
+// chunks are walked up to the end of the buffer instead.
+std::error_code walk_chunks(std::span<const std::uint8_t> file, wav_chunks& out) {
+    if (file.size() < 12 || !tag_is(file.data(), "RIFF")) {
+        return wav_errc::not_riff;
+    }
+    if (!tag_is(file.data() + 8, "WAVE")) {
+        return wav_errc::not_wave;
+    }
+    bool have_fmt = false;
+    std::size_t pos = 12;
+    while (file.size() - pos >= 8) {
+        const std::uint8_t* header = file.data() + pos;
+        const std::uint32_t size = get_u32(header + 4);
+        const std::size_t body_pos = pos + 8;
+        const std::size_t available = file.size() - body_pos;
+        if (tag_is(header, "fmt ")) {
+            if (size > available) {
+                return wav_errc::bad_fmt_chunk;
+            }
+            if (const std::error_code ec = parse_fmt(file.subspan(body_pos, size), out.format)) {
+                return ec;
+            }
+            have_fmt = true;
+        } else if (tag_is(header, "data")) {
+            if (!have_fmt) {
+                return wav_errc::no_fmt_chunk;
+            }
+            out.data_pos = body_pos;
+            out.declared_data_bytes = size;
+            out.data_present = std::min<std::size_t>(size, available);
+            return {};
+        }
+        // Skip the chunk and its pad byte; a chunk running off the end ends the walk.
+        const std::size_t skip = std::size_t{size} + (size & 1u);
+        if (skip > available) {
+            break;
+        }
+        pos = body_pos + skip;
+    }
+    return have_fmt ? wav_errc::no_data_chunk : wav_errc::no_fmt_chunk;
 }
 
 } // namespace
@@ -150,50 +204,97 @@ std::array<std::uint8_t, wav_header_bytes> wav_header(int channels, int rate_hz,
 
 std::error_code wav_parse(std::span<const std::uint8_t> file, wav_info& info) noexcept {
     info = wav_info{};
-    if (file.size() < 12 || !tag_is(file.data(), "RIFF")) {
-        return wav_errc::not_riff;
+    wav_chunks c;
+    if (const std::error_code ec = walk_chunks(file, c)) {
+        return ec;
     }
-    if (!tag_is(file.data() + 8, "WAVE")) {
-        return wav_errc::not_wave;
+    const wav_format& f = c.format;
+    if (f.extensible && !f.extension_complete) {
+        return wav_errc::bad_fmt_chunk;
     }
-    // The RIFF size is not trusted: crashed recordings leave it provisional. Chunks are walked
-    // up to the end of the buffer instead.
-    wav_info parsed;
-    bool have_fmt = false;
-    std::size_t pos = 12;
-    while (file.size() - pos >= 8) {
-        const std::uint8_t* header = file.data() + pos;
-        const std::uint32_t size = get_u32(header + 4);
-        const std::size_t body_pos = pos + 8;
-        const std::size_t available = file.size() - body_pos;
-        if (tag_is(header, "fmt ")) {
-            if (size > available) {
-                return wav_errc::bad_fmt_chunk;
-            }
-            if (const std::error_code ec = parse_fmt(file.subspan(body_pos, size), parsed)) {
-                return ec;
-            }
-            have_fmt = true;
-        } else if (tag_is(header, "data")) {
-            if (!have_fmt) {
-                return wav_errc::no_fmt_chunk;
-            }
-            const std::size_t frame_bytes = 2 * static_cast<std::size_t>(parsed.channels);
-            const std::size_t present = std::min<std::size_t>(size, available);
-            parsed.data = file.subspan(body_pos, present / frame_bytes * frame_bytes);
-            parsed.declared_data_bytes = size;
-            parsed.truncated = size > available;
-            info = parsed;
-            return {};
+    if (f.tag != format_pcm || (f.extensible && !f.standard_guid)) {
+        return wav_errc::unsupported_format;
+    }
+    if (f.bits != 16) {
+        return wav_errc::unsupported_bits;
+    }
+    if (f.channels != 1 && f.channels != 2) {
+        return wav_errc::unsupported_channels;
+    }
+    if (f.rate_hz == 0 || f.rate_hz > 0x7FFFFFFF) {
+        return wav_errc::bad_rate;
+    }
+    if (f.block_align != 2 * f.channels) {
+        return wav_errc::bad_block_align;
+    }
+    const std::size_t frame_bytes = 2 * std::size_t{f.channels};
+    info.channels = f.channels;
+    info.rate_hz = static_cast<int>(f.rate_hz);
+    info.extensible = f.extensible;
+    info.data = file.subspan(c.data_pos, c.data_present / frame_bytes * frame_bytes);
+    info.declared_data_bytes = c.declared_data_bytes;
+    info.truncated = c.declared_data_bytes > file.size() - c.data_pos;
+    return {};
+}
+
+std::error_code wav_decode(std::span<const std::uint8_t> file, wav_audio& out) {
+    out = wav_audio{};
+    wav_chunks c;
+    if (const std::error_code ec = walk_chunks(file, c)) {
+        return ec;
+    }
+    const wav_format& f = c.format;
+    if (f.channels == 0) {
+        return wav_errc::bad_channels;
+    }
+    if (f.rate_hz == 0 || f.rate_hz > 0x7FFFFFFF) {
+        return wav_errc::bad_rate;
+    }
+    const bool known =
+        (f.tag == format_pcm && (f.bits == 8 || f.bits == 16 || f.bits == 24 || f.bits == 32)) ||
+        (f.tag == format_float && (f.bits == 32 || f.bits == 64)) ||
+        ((f.tag == format_ulaw || f.tag == format_alaw) && f.bits == 8);
+    if (!known) {
+        return f.tag == format_pcm || f.tag == format_float ? wav_errc::unsupported_bits
+                                                            : wav_errc::unsupported_format;
+    }
+    // An unfinished recording (size 0 or past the end): take what is there.
+    std::size_t size = c.data_present;
+    if (c.declared_data_bytes == 0 || c.declared_data_bytes > file.size() - c.data_pos) {
+        size = file.size() - c.data_pos;
+    }
+    const std::size_t bytes_per_sample = f.bits / 8u;
+    const std::size_t n = size / bytes_per_sample / f.channels * f.channels;
+    std::vector<float> samples(n);
+    const std::uint8_t* p = file.data() + c.data_pos;
+    for (std::size_t i = 0; i < n; ++i, p += bytes_per_sample) {
+        float v = 0.0f;
+        if (f.tag == format_pcm && f.bits == 8) {
+            v = (static_cast<float>(p[0]) - 128.0f) / 128.0f;
+        } else if (f.tag == format_pcm && f.bits == 16) {
+            v = static_cast<float>(static_cast<std::int16_t>(get_u16(p))) / 32768.0f;
+        } else if (f.tag == format_pcm && f.bits == 24) {
+            const auto u = static_cast<std::uint32_t>(p[0] | (p[1] << 8) | (p[2] << 16)) << 8;
+            v = static_cast<float>(static_cast<std::int32_t>(u)) / 2147483648.0f;
+        } else if (f.tag == format_pcm) {
+            v = static_cast<float>(static_cast<std::int32_t>(get_u32(p))) / 2147483648.0f;
+        } else if (f.tag == format_float && f.bits == 32) {
+            std::memcpy(&v, p, 4);
+        } else if (f.tag == format_float) {
+            double d = 0;
+            std::memcpy(&d, p, 8);
+            v = static_cast<float>(d);
+        } else if (f.tag == format_ulaw) {
+            v = static_cast<float>(ulaw_to_linear(p[0])) / 32768.0f;
+        } else {
+            v = static_cast<float>(alaw_to_linear(p[0])) / 32768.0f;
         }
-        // Skip the chunk and its pad byte; a chunk running off the end ends the walk.
-        const std::size_t skip = std::size_t{size} + (size & 1u);
-        if (skip > available) {
-            break;
-        }
-        pos = body_pos + skip;
+        samples[i] = v;
     }
-    return have_fmt ? wav_errc::no_data_chunk : wav_errc::no_fmt_chunk;
+    out.channels = f.channels;
+    out.rate_hz = static_cast<int>(f.rate_hz);
+    out.samples = std::move(samples);
+    return {};
 }
 
 std::size_t wav_read_samples(std::span<const std::uint8_t> data,

@@ -1,28 +1,35 @@
 #pragma once
-// PCM16 WAV (RIFF/WAVE) header writing and parsing, in memory.
+// RIFF/WAVE in memory: the recorder's PCM16 header, a strict PCM16 parser, and a tolerant decoder
+// for prompts. One chunk walk serves both readers.
 //
-// Pure functions, callable from any thread; no I/O. Samples are 16-bit little-endian signed,
-// interleaved when stereo. A frame is one sample per channel (block_align = 2 * channels).
+// Pure functions, callable from any thread; no I/O. Samples are little-endian, interleaved
+// when stereo. A frame is one sample per channel (block_align = bytes per sample * channels).
 //
-// Writing: wav_write_header fills the canonical 44-byte header (RIFF, "fmt " with
-// WAVE_FORMAT_PCM, "data"). A recorder writes it first with provisional sizes and rewrites it
-// (or just the two size fields at wav_riff_size_offset / wav_data_size_offset) as data arrives.
-// Write the provisional header with data_bytes = wav_max_data_bytes, not 0: if the process
-// dies before the patch, wav_parse (and sox, with a warning) still read everything that reached
-// the file, whereas a data size of 0 would be taken at its word.
+// The header the recorder writes (pipeline/recording/recording_writer.cpp): the canonical
+// 44-byte header (RIFF, "fmt " with WAVE_FORMAT_PCM, 16 bits, 2 channels, 8000 Hz, "data"),
+// written first with data_bytes = 0, then, every flush (250 ms), the data written so far is
+// appended and the whole header is rewritten in place with the true sizes (pwrite at offset 0).
+// A file killed between flushes thus states a data size that matches what it holds up to the
+// last flush; bytes appended after it (a torn flush) are beyond the stated size and are not
+// read. wav_parse also reads files whose data size runs past the end (other recorders write
+// wav_max_data_bytes provisionally): the data is what is there, cut to whole frames, and
+// `truncated` is set.
 //
-// Parsing: wav_parse accepts RIFF/WAVE with a "fmt " chunk of WAVE_FORMAT_PCM or
-// WAVE_FORMAT_EXTENSIBLE with the PCM sub-format, 16 bits, 1 or 2 channels, any non-zero rate.
-// Unknown chunks (LIST, fact, ...) are skipped, honouring RIFF's pad byte after odd-sized chunks.
-// A data size larger than the bytes present (a truncated or crashed recording) is accepted: the
-// data is what is there, cut to whole frames, and `truncated` is set. The returned `data` span
-// points into the caller's buffer and lives as long as it. Errors come as wav_errc codes.
+// wav_parse: RIFF/WAVE with a "fmt " chunk of WAVE_FORMAT_PCM or WAVE_FORMAT_EXTENSIBLE with
+// the PCM sub-format, 16 bits, 1 or 2 channels, any non-zero rate. Unknown chunks (LIST, fact,
+// ...) are skipped, honouring RIFF's pad byte after odd-sized chunks. The returned `data` span
+// points into the caller's buffer and lives as long as it.
+// wav_decode: everything a prompt may come in (PCM 8/16/24/32-bit, IEEE float 32/64, μ-law,
+// A-law; plain or EXTENSIBLE; any channel count) decoded to floats in [-1, 1]; a data size of
+// 0 or past the end of the file (an unfinished recording) is taken to the end of the file.
+// Errors come as wav_errc codes in the "wav" category; on error the output is left empty.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <system_error>
+#include <vector>
 
 namespace callstream::codec {
 
@@ -37,6 +44,7 @@ enum class wav_errc {
     bad_rate,             // sample rate 0
     bad_block_align,      // block_align != 2 * channels
     no_data_chunk,        // no "data" chunk
+    bad_channels,         // wav_decode: channel count 0
 };
 const std::error_category& wav_category() noexcept;
 std::error_code make_error_code(wav_errc e) noexcept;
@@ -67,8 +75,18 @@ struct wav_info {
     }
 };
 
-// Parses `file`; on error `info` is left default-constructed.
+// Parses `file` strictly as PCM16 mono or stereo; on error `info` is left default-constructed.
 std::error_code wav_parse(std::span<const std::uint8_t> file, wav_info& info) noexcept;
+
+// Decoded audio as interleaved floats in [-1, 1] (samples.size() / channels frames).
+struct wav_audio {
+    int channels = 0;
+    int rate_hz = 0;
+    std::vector<float> samples;
+};
+
+// Decodes any PCM, float, μ-law or A-law WAV (see above); on error `out` is left empty.
+std::error_code wav_decode(std::span<const std::uint8_t> file, wav_audio& out);
 
 // Converts `data` (PCM16 LE bytes) to samples; writes min(data.size() / 2, out.size()) samples
 // and returns that count.

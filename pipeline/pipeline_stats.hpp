@@ -17,6 +17,12 @@ struct pipeline_stats {
     // Recordings opened and finished (a finished recording has its final header/page written).
     std::atomic<std::uint64_t> recordings_started{0};
     std::atomic<std::uint64_t> recordings_finished{0};
+    // Recorder events (caller or sent frames, digits, marks) dropped because a recording's ring
+    // was full even though the stream stops reading while the writer is behind: should stay 0.
+    std::atomic<std::uint64_t> recording_items_dropped{0};
+    // DSP mode: caller events dropped because a stream's inbound ring was full (the stream
+    // stops reading its socket well before that): should stay 0.
+    std::atomic<std::uint64_t> inbound_dropped{0};
 };
 
 // The one instance, alive for the whole process.

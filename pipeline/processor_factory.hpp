@@ -3,15 +3,17 @@
 //
 // Called on the network thread when a stream starts. Unknown names are an error naming the
 // offending entry, so a typo in a TwiML <Parameter name="app"> is refused rather than ignored.
+// Ownership: the result owns the new processors (moved into a stream_pipeline); the recording
+// writer and the play_control are shared (shared_ptr). Nothing throws; errors are text.
 
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 #include "pipeline/processors/play.hpp"
-#include "pipeline/recording_writer.hpp"
+#include "pipeline/recording/recording_writer.hpp"
 #include "pipeline/resampler.hpp"
 #include "pipeline/stream_pipeline.hpp"
 
@@ -19,11 +21,6 @@ namespace callstream::pipeline {
 
 struct processor_config {
     std::string default_app = "echo";
-    // Resampler for processors that do not run at 8 kHz (--resampler): "speex:0..10" or
-    // "libsamplerate:sinc-best|sinc-medium|sinc-fastest|zero-order-hold|linear". Check it at
-    // startup with parse_resampler_spec() (pipeline/resampler.hpp) and refuse to start on error.
-    std::string resampler = std::string(default_resampler_spec);
-
     // record: <recordings_dir>/<CallSid>_<StreamSid>.{wav,opus,json}. `recording.dir` is
     // ignored; recordings_dir wins. A null writer means the process-wide
     // recording_writer::shared().
@@ -38,7 +35,8 @@ struct processor_config {
 struct processor_chain_result {
     stream_pipeline::processor_chain chain;
     // Non-null when the chain has "play": the mailbox for POST /streams/{sid}/play and /clear
-    // (pipeline/play_control.hpp). The server keeps it with the stream, keyed by streamSid.
+    // (pipeline/playback/play_control.hpp). The server keeps it with the stream, keyed by
+    // streamSid.
     std::shared_ptr<pipeline::play_control> play_control;
     std::string error; // empty on success
 };

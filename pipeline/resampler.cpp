@@ -225,6 +225,10 @@ bool is_supported_rate(std::uint32_t rate_hz) noexcept {
     return rate_hz == 8000 || rate_hz == 16000 || rate_hz == 24000 || rate_hz == 48000;
 }
 
+bool is_resampler_rate(std::uint32_t rate_hz) noexcept {
+    return rate_hz >= min_resampler_rate_hz && rate_hz <= max_resampler_rate_hz;
+}
+
 // ---- resampler ----------------------------------------------------------------------------
 
 resampler::resampler(const resampler_spec& spec, std::uint32_t input_rate_hz,
@@ -320,7 +324,9 @@ std::size_t measure_prime(resampler& r, std::span<std::int16_t> scratch, std::ui
     std::int64_t worst = 0;
     for (int frame = 0; frame < 100; ++frame) { // 2 s: long past any filter's look-ahead
         produced += static_cast<std::int64_t>(convert(r, silence, scratch));
-        expected += static_cast<std::int64_t>(in_frame * out_hz / in_hz);
+        // Cumulative, so that rates whose 20 ms frame is not a whole number of output samples
+        // (11025 Hz) are measured against the exact count process() will ask for.
+        expected = static_cast<std::int64_t>(std::uint64_t(frame + 1) * in_frame * out_hz / in_hz);
         worst = std::max(worst, expected - produced);
     }
     return static_cast<std::size_t>(worst);
@@ -373,7 +379,7 @@ double measure_delay(resampler& r) {
 
 std::unique_ptr<resampler> make_resampler(const resampler_spec& spec, std::uint32_t input_rate_hz,
                                           std::uint32_t output_rate_hz) {
-    if (!is_supported_rate(input_rate_hz) || !is_supported_rate(output_rate_hz)) {
+    if (!is_resampler_rate(input_rate_hz) || !is_resampler_rate(output_rate_hz)) {
         throw std::invalid_argument("unsupported resampler rate " + std::to_string(input_rate_hz) +
                                     " -> " + std::to_string(output_rate_hz) + " Hz");
     }
@@ -409,6 +415,31 @@ std::unique_ptr<resampler> make_resampler(const resampler_spec& spec, std::uint3
     }
     r->configure(c.prime_samples, c.delay_samples);
     return r;
+}
+
+std::vector<std::int16_t> resample_clip(const resampler_spec& spec, std::uint32_t input_rate_hz,
+                                        std::uint32_t output_rate_hz,
+                                        std::span<const std::int16_t> in) {
+    const std::unique_ptr<resampler> r = make_resampler(spec, input_rate_hz, output_rate_hz);
+    const auto expected =
+        static_cast<std::size_t>(std::uint64_t{in.size()} * output_rate_hz / input_rate_hz);
+    const auto delay = static_cast<std::size_t>(std::lround(r->delay_samples()));
+    // Enough trailing silence to push the last input sample through the converter's delay.
+    const std::size_t tail_in =
+        static_cast<std::size_t>(std::uint64_t{delay + 1} * input_rate_hz / output_rate_hz) +
+        input_rate_hz / 50 + 1;
+    std::vector<std::int16_t> padded(in.begin(), in.end());
+    padded.resize(in.size() + tail_in, 0);
+    std::vector<std::int16_t> out(
+        static_cast<std::size_t>(std::uint64_t{padded.size()} * output_rate_hz / input_rate_hz) +
+        1);
+    const std::size_t made = r->process(padded, out);
+    out.resize(made);
+    // Drop the converter's delay from the front: output sample i lines up with input time i.
+    const std::size_t from = std::min(delay, out.size());
+    std::vector<std::int16_t> aligned(out.begin() + static_cast<std::ptrdiff_t>(from), out.end());
+    aligned.resize(expected, 0);
+    return aligned;
 }
 
 } // namespace callstream::pipeline

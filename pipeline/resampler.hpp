@@ -1,6 +1,8 @@
 #pragma once
-// Sample-rate conversion of mono PCM16 between the telephony rate (8 kHz) and the rates
-// processors run at (16, 24, 48 kHz), with two backends:
+// Sample-rate conversion of mono PCM16: the one resampler path of callstream. The pipeline
+// converts between the telephony rate (8 kHz) and the rates processors run at (16, 24, 48 kHz);
+// the recorder converts 8 kHz to its Opus rate (12, 16, 24 or 48 kHz); the prompt loader
+// converts whole prompts from any file rate to 8 kHz (resample_clip). Two backends:
 //   libsamplerate:<converter>   sinc-best | sinc-medium | sinc-fastest | zero-order-hold | linear
 //   speex:<quality>             speexdsp's resampler, quality 0 (fastest) .. 10 (best)
 // docs/pipeline.md has the measured SNR, passband, delay and cost of each one.
@@ -18,8 +20,8 @@
 // measures it (a few ms; the results are cached under a mutex): call it at stream setup.
 //
 // Errors: parse_resampler_spec() reports a bad spec as text; make_resampler() throws
-// std::invalid_argument for rates outside {8000, 16000, 24000, 48000} and std::runtime_error if
-// the C library refuses to create a converter. process() cannot fail.
+// std::invalid_argument for a rate outside 1 kHz .. 384 kHz and std::runtime_error if the C
+// library refuses to create a converter. process() cannot fail.
 
 #include <cstddef>
 #include <cstdint>
@@ -59,7 +61,13 @@ resampler_spec_result parse_resampler_spec(std::string_view text);
 // Every spec the factory accepts, in canonical text form (for tests, benchmarks and --help).
 std::vector<std::string> all_resampler_specs();
 
+// The rates a processor may run at: 8000, 16000, 24000 or 48000.
 bool is_supported_rate(std::uint32_t rate_hz) noexcept;
+// The rates make_resampler() converts between: any rate in 1 kHz .. 384 kHz (prompt files come
+// at 11.025, 22.05, 44.1 kHz and more).
+inline constexpr std::uint32_t min_resampler_rate_hz = 1000;
+inline constexpr std::uint32_t max_resampler_rate_hz = 384000;
+bool is_resampler_rate(std::uint32_t rate_hz) noexcept;
 
 class resampler {
   public:
@@ -125,9 +133,17 @@ class resampler {
 // second's output rate: what to shift a round trip's output by to line it up with its input.
 double round_trip_delay_samples(const resampler& first, const resampler& second) noexcept;
 
-// A converter from `input_rate_hz` to `output_rate_hz` (both supported rates; equal rates are
+// A converter from `input_rate_hz` to `output_rate_hz` (is_resampler_rate; equal rates are
 // allowed and give a plain copy with zero delay).
 std::unique_ptr<resampler> make_resampler(const resampler_spec& spec, std::uint32_t input_rate_hz,
                                           std::uint32_t output_rate_hz);
+
+// Converts a whole clip at once (a prompt at load time): returns in.size() * output / input
+// rate samples that line up with the input (the converter's delay is trimmed from the front and
+// its tail flushed with silence). Any thread; allocates: never on the audio path. Throws as
+// make_resampler() does.
+std::vector<std::int16_t> resample_clip(const resampler_spec& spec, std::uint32_t input_rate_hz,
+                                        std::uint32_t output_rate_hz,
+                                        std::span<const std::int16_t> in);
 
 } // namespace callstream::pipeline

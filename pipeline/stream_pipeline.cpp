@@ -8,15 +8,17 @@
 
 #include "codec/g711.hpp"
 #include "pipeline/dsp_pool.hpp"
+#include "pipeline/pipeline_stats.hpp"
 #include "pipeline/spsc_ring.hpp"
 
 namespace callstream::pipeline {
 
 namespace {
 
-// What the network thread hands a DSP worker: one caller frame, a digit or a mark echo.
+// What the network thread hands a DSP worker: one caller frame, an outbound-track frame, a
+// digit or a mark echo.
 struct inbound_event {
-    enum class kind : std::uint8_t { audio, dtmf, mark };
+    enum class kind : std::uint8_t { audio, dtmf, mark, outbound_track };
     kind type = kind::audio;
     char digit = 0;
     std::uint16_t size = 0; // μ-law bytes or mark name bytes
@@ -112,6 +114,16 @@ struct stream_pipeline::core final : dsp_task {
         }
         for (std::size_t i = 0; i < chain_.size(); ++i) {
             chain_[i]->on_audio(frame_for(chain_[i]->rate_hz()), outputs_[i]);
+        }
+    }
+
+    void do_outbound_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+        track_.count = static_cast<std::uint16_t>(ulaw.size());
+        track_.rate_hz = telephony_rate_hz;
+        track_.timestamp_ms = timestamp_ms;
+        codec::ulaw_decode(ulaw, track_.pcm());
+        for (auto& p : chain_) {
+            p->on_outbound_track(track_);
         }
     }
 
@@ -242,15 +254,29 @@ struct stream_pipeline::core final : dsp_task {
         return outbound_.producer_size() + control_reserve_ + chain_.size() < outbound_.capacity();
     }
 
+    // Any thread: a processor's consumer (the recorder's disk writer) is behind.
+    bool chain_backlogged() const noexcept {
+        return std::any_of(chain_.begin(), chain_.end(),
+                           [](const std::unique_ptr<processor>& p) { return p->backlogged(); });
+    }
+
     // `force` (at stop) processes everything; output that finds no room is dropped and counted.
     void drain_inbound(bool force = false) {
         // Backpressure instead of loss: when the network side has not drained our output, the
         // caller's frames wait in the inbound ring; drain() schedules this task again.
         while (inbound_event* ev_ptr = inbound_->front()) {
-            if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio &&
-                !outbound_has_room()) {
-                // drain_into() reschedules us once it has made room and sees frames waiting.
-                return;
+            const bool audio = ev_ptr->type == inbound_event::kind::audio ||
+                               ev_ptr->type == inbound_event::kind::outbound_track;
+            if (!force && !stopped_ && audio) {
+                if (!outbound_has_room()) {
+                    // drain_into() reschedules us once it has made room and sees frames waiting.
+                    return;
+                }
+                if (chain_backlogged()) {
+                    // reading_paused() reschedules us once the backlog has cleared.
+                    held_for_backlog_.store(true, std::memory_order_release);
+                    return;
+                }
             }
             process_inbound(*ev_ptr);
             inbound_->pop_front();
@@ -272,11 +298,19 @@ struct stream_pipeline::core final : dsp_task {
             case inbound_event::kind::mark:
                 do_mark({ev.name.data(), ev.size});
                 break;
+            case inbound_event::kind::outbound_track:
+                do_outbound_track({ev.ulaw.data(), ev.size}, ev.timestamp_ms);
+                break;
             }
         }
     }
 
     void schedule() { dsp_->schedule(worker_, *this); }
+
+    void inbound_full() noexcept {
+        inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        stats().inbound_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
 
     // ---- state -------------------------------------------------------------------------
 
@@ -287,6 +321,7 @@ struct stream_pipeline::core final : dsp_task {
     audio_frame frame_;                            // the caller's frame at 8 kHz
     audio_frame down_frame_;                       // a processor's output back at 8 kHz
     audio_frame sent_;                             // what on_audio_sent sees
+    audio_frame track_;                            // the outbound track's frame at 8 kHz
 
     dsp_pool* dsp_ = nullptr;
     std::size_t worker_ = 0;
@@ -300,9 +335,10 @@ struct stream_pipeline::core final : dsp_task {
     std::atomic<bool> start_pending_{false};
     std::atomic<bool> stop_pending_{false};
     std::atomic<bool> detached_{false};
-    bool stopped_ = false;     // processing thread only
-    bool started_ = false;     // network thread only
-    bool stop_called_ = false; // network thread only
+    std::atomic<bool> held_for_backlog_{false}; // the worker stopped for a backlogged processor
+    bool stopped_ = false;                      // processing thread only
+    bool started_ = false;                      // network thread only
+    bool stop_called_ = false;                  // network thread only
 
     counter frames_in_{0};
     counter frames_out_{0};
@@ -344,6 +380,16 @@ void stream_pipeline::start(const stream_info& info) {
 }
 
 void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+    push_frames(false, ulaw, timestamp_ms);
+}
+
+void stream_pipeline::push_outbound_track(std::span<const std::uint8_t> ulaw,
+                                          std::int64_t timestamp_ms) {
+    push_frames(true, ulaw, timestamp_ms);
+}
+
+void stream_pipeline::push_frames(bool outbound_track, std::span<const std::uint8_t> ulaw,
+                                  std::int64_t timestamp_ms) {
     if (core_->stop_called_) {
         return;
     }
@@ -351,16 +397,21 @@ void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_
     while (!ulaw.empty()) {
         const std::size_t n = std::min(ulaw.size(), telephony_frame_samples);
         if (!dsp_mode()) {
-            core_->do_audio(ulaw.first(n), timestamp_ms);
+            if (outbound_track) {
+                core_->do_outbound_track(ulaw.first(n), timestamp_ms);
+            } else {
+                core_->do_audio(ulaw.first(n), timestamp_ms);
+            }
         } else if (core_->inbound_->try_push_with([&](inbound_event& ev) {
-                       ev.type = inbound_event::kind::audio;
+                       ev.type = outbound_track ? inbound_event::kind::outbound_track
+                                                : inbound_event::kind::audio;
                        ev.size = static_cast<std::uint16_t>(n);
                        ev.timestamp_ms = timestamp_ms;
                        std::memcpy(ev.ulaw.data(), ulaw.data(), n);
                    })) {
             queued = true;
         } else {
-            core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+            core_->inbound_full();
         }
         ulaw = ulaw.subspan(n);
         timestamp_ms += static_cast<std::int64_t>(n * 1000 / telephony_rate_hz);
@@ -384,7 +435,7 @@ void stream_pipeline::push_dtmf(char digit) {
         })) {
         core_->schedule();
     } else {
-        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        core_->inbound_full();
     }
 }
 
@@ -404,7 +455,7 @@ void stream_pipeline::push_mark(std::string_view name) {
         })) {
         core_->schedule();
     } else {
-        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
+        core_->inbound_full();
     }
 }
 
@@ -437,8 +488,16 @@ std::size_t stream_pipeline::drain_into(void (*sink)(void*, const outbound_event
     return n;
 }
 
-bool stream_pipeline::has_output() const noexcept {
-    return !core_->outbound_.empty();
+bool stream_pipeline::reading_paused() noexcept {
+    core& c = *core_;
+    const bool backlogged = c.chain_backlogged();
+    if (!c.inbound_) {
+        return backlogged;
+    }
+    if (!backlogged && c.held_for_backlog_.exchange(false, std::memory_order_acq_rel)) {
+        c.schedule(); // the worker left caller frames waiting for a backlog that has cleared
+    }
+    return backlogged || c.inbound_->size_approx() >= c.inbound_->capacity() / 4;
 }
 
 pipeline_counters stream_pipeline::counters() const noexcept {

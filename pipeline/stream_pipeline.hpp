@@ -22,10 +22,15 @@
 // back to 8 kHz by its own converter (never at 8 kHz; docs/pipeline.md has the delays).
 //
 // Backpressure: rings are bounded and nothing ever blocks. In DSP mode a worker whose outbound
-// ring is nearly full (the last eighth is kept for marks and clears) stops taking caller frames,
-// which wait in the inbound ring until drain() makes room and resumes it; only a full inbound
-// ring drops (and counts) an event. Inline, and for output a processor emits beyond that room
-// (e.g. a prompt played ahead), outbound media is dropped and counted.
+// ring is nearly full (the last eighth is kept for marks and clears), or one of whose processors
+// is backlogged() (the recorder's disk writer is behind), stops taking caller frames, which
+// wait in the inbound ring until drain() or reading_paused() resumes it. The network thread
+// asks reading_paused() after each push and stops reading the call's socket while it is true
+// (a processor is backlogged, or the inbound ring is a quarter full), so TCP slows a sender
+// that runs ahead of real time and nothing the call accepted is dropped. Only a full inbound
+// ring drops (and counts, also in pipeline::stats().inbound_dropped) an event. Inline, and for
+// output a processor emits beyond the outbound room (e.g. a prompt played ahead), outbound
+// media is dropped and counted.
 //
 // Lifetime: the pipeline may be destroyed at any time, also while its worker still holds
 // frames: the worker keeps the shared state alive until it has finished with it. Destroying a
@@ -76,21 +81,18 @@ struct pipeline_counters {
     std::size_t outbound_capacity = 0;
 };
 
-inline constexpr std::size_t stream_pipeline_default_outbound = 128;
-
 struct pipeline_options {
     resampler_spec resampler{};        // default: default_resampler_spec
     dsp_pool* dsp = nullptr;           // null: inline mode. Must outlive the pipeline.
     std::size_t inbound_capacity = 64; // events (DSP mode): ~1.3 s of 20 ms frames
-    std::size_t outbound_capacity = stream_pipeline_default_outbound; // ~2.5 s of 20 ms frames
+    // Events (~420 bytes each: ~54 KiB per stream at 128, plus ~28 KiB of inbound ring in DSP
+    // mode): ~2.5 s of 20 ms frames. Play-style processors send up to ~1 s ahead.
+    std::size_t outbound_capacity = 128;
 };
 
 class stream_pipeline {
   public:
     using processor_chain = std::vector<std::unique_ptr<processor>>;
-    // The default outbound ring, in events (~420 bytes each: ~54 KiB per stream, plus ~28 KiB
-    // of inbound ring in DSP mode). Play-style processors send up to ~1 s ahead.
-    static constexpr std::size_t outbound_capacity = stream_pipeline_default_outbound;
 
     // Builds the converters each processor's rate_hz() needs (throws std::invalid_argument for
     // a rate outside 8/16/24/48 kHz). Takes ownership of the chain.
@@ -106,6 +108,9 @@ class stream_pipeline {
     void start(const stream_info& info);
     // One media payload (any length; Twilio sends 160 bytes) of μ-law at 8 kHz.
     void push_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
+    // One media payload of the call's outbound track (receive-only streams with both tracks):
+    // processors get it through on_outbound_track, in order with the caller's frames.
+    void push_outbound_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
     void push_dtmf(char digit);
     // Twilio echoed our mark `name` (at most outbound_event::max_mark_name bytes are kept).
     void push_mark(std::string_view name);
@@ -121,7 +126,11 @@ class stream_pipeline {
             [](void* ctx, const outbound_event& ev) { (*static_cast<sink_type*>(ctx))(ev); },
             const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
     }
-    bool has_output() const noexcept;
+    // Network thread, after each push_*: true while the stream should stop reading its socket
+    // (a processor is backlogged, or in DSP mode the inbound ring is a quarter full). While it
+    // is true, ask again every few milliseconds: a call also resumes a DSP worker that held
+    // the caller's frames for a backlog that has since cleared. Lock-free, no allocation.
+    bool reading_paused() noexcept;
     pipeline_counters counters() const noexcept;
     // counters().frames_dropped alone: one relaxed load, cheap enough to read per frame.
     std::uint64_t frames_dropped() const noexcept;
@@ -133,6 +142,8 @@ class stream_pipeline {
 
   private:
     struct core;
+    void push_frames(bool outbound_track, std::span<const std::uint8_t> ulaw,
+                     std::int64_t timestamp_ms);
     std::size_t drain_into(void (*sink)(void*, const outbound_event&), void* ctx);
     core* core_; // shared with the DSP worker: reference counted (dsp_task)
 };

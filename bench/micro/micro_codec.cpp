@@ -177,7 +177,7 @@ BENCHMARK(codec_opus_decode_20ms)
     ->ArgNames({"rate", "complexity"})
     ->ArgsProduct({{16000, 48000}, {0, 3, 5, 10}});
 
-// One 20 ms frame into the Ogg Opus writer (libopusenc resampling to 48 kHz, encoding, paging)
+// One 20 ms frame into the Ogg Opus writer (libopus at the input rate, libogg paging)
 // with a sink that only counts bytes. Args: input rate_hz, complexity.
 void codec_ogg_opus_writer_20ms(benchmark::State& state) {
     const auto rate_hz = static_cast<int>(state.range(0));

@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
-#include <opus/opusenc.h>
-#include <speex/speex_resampler.h>
 
-#include "pipeline/ogg_opus_file.hpp"
+#include "codec/ogg_opus_writer.hpp"
 #include "pipeline/processors/play.hpp"
 #include "pipeline/processors/record.hpp"
+#include "pipeline/resampler.hpp"
 #include "pipeline/voice_detector.hpp"
 
 namespace {
@@ -150,89 +149,38 @@ BENCHMARK(BM_record_writer_per_frame)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-// libopusenc for comparison (the recorder does not use it: it always encodes at 48 kHz): one
-// 20 ms frame, 8 kHz resampled to `rate` by speexdsp, pages to a null sink. Args: rate, cx.
-int null_write(void*, const unsigned char*, opus_int32) {
-    return 0;
-}
-int null_close(void*) {
-    return 0;
-}
-
-void BM_opus_encode_per_frame(benchmark::State& state) {
+// The recorder's Ogg Opus path alone: 8 kHz in, the pipeline's resampler (speex:3) to `rate`,
+// codec::ogg_opus_writer (raw libopus + libogg), pages to a sink that only counts bytes, a
+// page closed every 250 ms as the writer does. Args: rate, complexity.
+void BM_ogg_opus_writer_per_frame(benchmark::State& state) {
     const auto rate = static_cast<std::uint32_t>(state.range(0));
     const auto pcm = test_signal(8000);
-    OggOpusComments* comments = ope_comments_create();
-    const OpusEncCallbacks callbacks{null_write, null_close};
-    int err = 0;
-    OggOpusEnc* enc = ope_encoder_create_callbacks(&callbacks, nullptr, comments,
-                                                   static_cast<opus_int32>(rate), 1, 0, &err);
-    ope_encoder_ctl(enc, OPUS_SET_BITRATE(24000));
-    ope_encoder_ctl(enc, OPUS_SET_COMPLEXITY(static_cast<int>(state.range(1))));
-    ope_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
-    ope_encoder_ctl(enc, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_WIDEBAND));
-    ope_encoder_ctl(enc, OPE_SET_DECISION_DELAY(0));
-    SpeexResamplerState* rs = rate == 8000 ? nullptr : speex_resampler_init(1, 8000, rate, 3, &err);
-    std::vector<std::int16_t> up(960);
+    std::size_t bytes = 0;
+    callstream::codec::ogg_opus_writer writer;
+    if (writer.open({static_cast<int>(rate), 1, 24000, static_cast<int>(state.range(1)), 1000, {}},
+                    [&bytes](std::span<const std::uint8_t> b) {
+                        bytes += b.size();
+                        return true;
+                    })) {
+        state.SkipWithError("ogg_opus_writer::open failed");
+        return;
+    }
+    const auto up =
+        make_resampler(parse_resampler_spec(default_resampler_spec).spec, telephony_rate_hz, rate);
+    std::vector<std::int16_t> upsampled(max_frame_samples);
     std::size_t i = 0;
     for (auto _ : state) {
-        const std::int16_t* in = pcm.data() + (i++ % 50) * 160;
-        if (rs != nullptr) {
-            spx_uint32_t in_len = 160;
-            spx_uint32_t out_len = 960;
-            speex_resampler_process_int(rs, 0, in, &in_len, up.data(), &out_len);
-            ope_encoder_write(enc, up.data(), static_cast<int>(out_len));
-        } else {
-            ope_encoder_write(enc, in, 160);
-        }
-    }
-    ope_encoder_destroy(enc);
-    ope_comments_destroy(comments);
-    if (rs != nullptr) {
-        speex_resampler_destroy(rs);
-    }
-}
-BENCHMARK(BM_opus_encode_per_frame)
-    ->ArgNames({"rate", "cx"})
-    ->ArgsProduct({{8000, 16000, 48000}, {0, 1, 3, 5}})
-    ->Unit(benchmark::kMicrosecond);
-
-// What the recorder uses instead: raw libopus + libogg (pipeline/ogg_opus_file.hpp), same
-// input path (8 kHz, speexdsp to `rate`), pages to /dev/null. Args: rate, complexity.
-void BM_ogg_opus_file_per_frame(benchmark::State& state) {
-    const auto rate = static_cast<std::uint32_t>(state.range(0));
-    const auto pcm = test_signal(8000);
-    const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    ogg_opus_options options;
-    options.rate_hz = rate;
-    options.complexity = static_cast<int>(state.range(1));
-    ogg_opus_file file;
-    file.open(fd, options);
-    int err = 0;
-    SpeexResamplerState* rs = rate == 8000 ? nullptr : speex_resampler_init(1, 8000, rate, 3, &err);
-    std::vector<std::int16_t> up(960);
-    std::size_t i = 0;
-    for (auto _ : state) {
-        const std::int16_t* in = pcm.data() + (i % 50) * 160;
-        if (rs != nullptr) {
-            spx_uint32_t in_len = 160;
-            spx_uint32_t out_len = 960;
-            speex_resampler_process_int(rs, 0, in, &in_len, up.data(), &out_len);
-            file.write(std::span<const std::int16_t>(up.data(), out_len));
-        } else {
-            file.write(std::span<const std::int16_t>(in, 160));
-        }
+        const std::span<const std::int16_t> in(pcm.data() + (i % 50) * 160, 160);
+        const std::size_t n = up->process(in, upsampled);
+        writer.write(std::span<const std::int16_t>(upsampled.data(), n));
         if (++i % 12 == 0) {
-            file.flush(); // the writer closes a page every 250 ms
+            writer.flush(); // the writer closes a page every 250 ms
         }
     }
-    file.finish();
-    ::close(fd);
-    if (rs != nullptr) {
-        speex_resampler_destroy(rs);
-    }
+    writer.finish();
+    benchmark::DoNotOptimize(bytes);
 }
-BENCHMARK(BM_ogg_opus_file_per_frame)
+BENCHMARK(BM_ogg_opus_writer_per_frame)
     ->ArgNames({"rate", "cx"})
     ->ArgsProduct({{8000, 16000}, {0, 1, 3, 5}})
     ->Unit(benchmark::kMicrosecond);

@@ -3,10 +3,10 @@
 //
 // Prompts: the `play` custom parameter (comma list of prompt names inside prompts_dir, or
 // tone:<hz>:<ms>) is loaded in on_start; more come from the server through play_control (see
-// pipeline/play_control.hpp). Audio goes out as whole 20 ms frames (160 samples at 8 kHz, the
-// last one padded with silence), up to lead_ms ahead of the caller's media clock: Twilio buffers
-// it and plays it in real time, and a clear drops what is buffered. After each prompt a mark
-// `play:<generation>:<index>` follows; its echo means the prompt was heard.
+// pipeline/playback/play_control.hpp). Audio goes out as whole 20 ms frames (160 samples at 8 kHz,
+// the last one padded with silence), up to lead_ms ahead of the caller's media clock: Twilio
+// buffers it and plays it in real time, and a clear drops what is buffered. After each prompt a
+// mark `play:<generation>:<index>` follows; its echo means the prompt was heard.
 //
 // Barge-in: while a prompt is playing (audio still to send, or a mark of the current generation
 // not yet echoed), a speech onset from the voice detector, or DTMF '#' or '*', stops the prompt
@@ -18,6 +18,8 @@
 // on_dtmf and on_mark do not allocate, lock or make syscalls (finished prompt batches go back to
 // play_control to be freed elsewhere). A prompt that fails to load in on_start is reported by
 // start_error() and nothing plays.
+// Ownership: the processor and the server share the play_control (shared_ptr); prompts are
+// owned by prompt batches that travel through it (see play_control.hpp).
 
 #include <array>
 #include <cstdint>
@@ -25,7 +27,7 @@
 #include <memory>
 #include <string>
 
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 #include "pipeline/processor.hpp"
 #include "pipeline/voice_detector.hpp"
 

@@ -18,6 +18,12 @@ record_processor::~record_processor() {
 void record_processor::on_start(const stream_info& info, processor_output& /*out*/) {
     session_ = std::make_shared<recording_session>(info, options_);
     writer_->add(session_);
+    live_session_.store(session_.get(), std::memory_order_release);
+}
+
+bool record_processor::backlogged() const noexcept {
+    const recording_session* s = live_session_.load(std::memory_order_acquire);
+    return s != nullptr && s->backlogged();
 }
 
 void record_processor::push_audio(record_item::kind type, const audio_frame& frame) noexcept {
@@ -46,6 +52,10 @@ void record_processor::on_audio(const audio_frame& in, processor_output& /*out*/
 
 void record_processor::on_audio_sent(const audio_frame& sent) {
     push_audio(record_item::kind::sent, sent);
+}
+
+void record_processor::on_outbound_track(const audio_frame& frame) {
+    push_audio(record_item::kind::outbound_track, frame);
 }
 
 void record_processor::on_dtmf(char digit, processor_output& /*out*/) {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/resampler.hpp"
 #include "server/app/log.hpp"
 
 namespace callstream::server {
@@ -26,7 +27,7 @@ struct config {
 
     // Audio
     unsigned dsp_threads = 0; // 0: process inline on the network thread
-    std::string resampler = "speex:3";
+    std::string resampler = std::string(pipeline::default_resampler_spec);
     std::string default_app = "echo";
     std::string recordings_dir = "recordings";
     std::string prompts_dir = "prompts";

@@ -80,6 +80,12 @@ std::string metrics::render_prometheus() const {
            "\ncallstream_frames_dropped_total{cause=\"closing\"} " +
            std::to_string(frames_dropped_closing.load(std::memory_order_relaxed)) + "\n";
     const auto& pipe = pipeline::stats();
+    // The pipeline's own drops: a recording ring or a DSP inbound ring that was full although
+    // the stream stops reading its socket first (both should stay 0).
+    out += "callstream_frames_dropped_total{cause=\"recording_full\"} " +
+           std::to_string(pipe.recording_items_dropped.load(std::memory_order_relaxed)) +
+           "\ncallstream_frames_dropped_total{cause=\"inbound_full\"} " +
+           std::to_string(pipe.inbound_dropped.load(std::memory_order_relaxed)) + "\n";
     metric(out, "callstream_recording_bytes_total", "counter", "Bytes written to recording files.",
            pipe.recording_bytes);
     metric(out, "callstream_recordings_started_total", "counter", "Recordings opened.",

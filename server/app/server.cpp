@@ -73,7 +73,6 @@ server::server(config cfg)
     ctx_->cfg = std::move(cfg);
     const auto& c = ctx_->cfg;
     ctx_->processors.default_app = c.default_app;
-    ctx_->processors.resampler = c.resampler;
     ctx_->processors.recordings_dir = c.recordings_dir;
     ctx_->processors.play.prompts_dir = c.prompts_dir;
     const auto resampler = pipeline::parse_resampler_spec(c.resampler);

@@ -1,6 +1,6 @@
 #include "server/media/session_registry.hpp"
 
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 
 namespace callstream::server {
 

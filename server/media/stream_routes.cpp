@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 #include "server/http/bearer_auth.hpp"
 #include "server/http/router.hpp"
 

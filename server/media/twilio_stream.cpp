@@ -8,7 +8,9 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "server/app/log.hpp"
+#include "server/calls/call_parameter_store.hpp"
 #include "server/calls/call_registry.hpp"
+#include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
 namespace {
@@ -104,9 +106,6 @@ void twilio_stream::on_media() {
     if (!check_streaming()) {
         return;
     }
-    if (msg_.track == "outbound") {
-        return; // a <Start> stream's outbound track is what we sent; never echo it back
-    }
     auto& s = scratch();
     const std::size_t max_bytes = codec::base64_decoded_max_size(msg_.payload.size());
     if (s.ulaw.size() < max_bytes) {
@@ -115,6 +114,15 @@ void twilio_stream::on_media() {
     std::size_t n = 0;
     if (auto ec = codec::base64_decode(msg_.payload, s.ulaw, n)) {
         fail(close_code::bad_payload, "media.payload: " + ec.message(), close_reason::bad_base64);
+        return;
+    }
+    if (msg_.track == "outbound") {
+        // Only a receive-only (<Start>, both_tracks) stream carries it: what the call hears,
+        // recorded beside the caller. Never echoed: nothing is sent on such a stream.
+        if (info_.receive_only) {
+            pipeline_->push_outbound_track({s.ulaw.data(), n}, msg_.timestamp_ms);
+            flush_pipeline();
+        }
         return;
     }
     // The process total for /metrics; the per-stream count is the pipeline's (frames_in).
@@ -135,6 +143,18 @@ void twilio_stream::on_start() {
         return;
     }
     info_ = std::move(parsed_start_);
+    // A call placed with more parameters than its TwiML could carry brings only their id:
+    // the stream gets them back here, before anything reads them.
+    if (ctx_->calls &&
+        resolve_stream_parameters(ctx_->calls->parameters(), info_.custom_parameters) ==
+            parameters_resolution::unknown_id) {
+        fail(close_code::policy,
+             "unknown " + std::string(parameters_id_name) +
+                 ": expired, already used, or kept "
+                 "by another instance",
+             close_reason::bad_app);
+        return;
+    }
     const std::string app(info_.parameter("app"));
     auto chain = pipeline::make_processor_chain(app, ctx_->processors);
     if (!chain.error.empty()) {
@@ -158,9 +178,13 @@ void twilio_stream::on_start() {
     state_ = state::streaming;
     const std::string_view app_name = app.empty() ? ctx_->processors.default_app : app;
     log(log_level::info, "stream_started",
-        {{"call_sid", info_.call_sid}, {"stream_sid", info_.stream_sid}, {"app", app_name}});
+        {{"call_sid", info_.call_sid},
+         {"stream_sid", info_.stream_sid},
+         {"app", app_name},
+         {"receive_only", info_.receive_only ? "yes" : "no"}});
     if (ctx_->calls) {
-        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name);
+        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name,
+                                       info_.custom_parameters);
     }
     pipeline_->start(info_);
     flush_pipeline();
@@ -180,6 +204,12 @@ bool twilio_stream::check_streaming() {
         return false;
     }
     return true;
+}
+
+// A recorder whose disk writer is behind (or, with DSP threads, a quarter-full inbound ring)
+// holds the caller's frames back: asking also resumes a worker whose backlog has cleared.
+bool twilio_stream::reading_paused() {
+    return pipeline_ && state_ == state::streaming && pipeline_->reading_paused();
 }
 
 void twilio_stream::on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) {
@@ -205,6 +235,13 @@ void twilio_stream::flush_pipeline() {
         return;
     }
     auto& stats = ctx_->stats;
+    if (info_.receive_only) {
+        // Twilio refuses anything sent on a unidirectional stream (error 31924): whatever the
+        // processors produce (echo, play) is drained and dropped.
+        pipeline_->drain([](const pipeline::outbound_event&) {});
+        count_pipeline_drops();
+        return;
+    }
     pipeline_->drain([&](const pipeline::outbound_event& ev) {
         std::string text = transport_->take_buffer();
         switch (ev.type) {

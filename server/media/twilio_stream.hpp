@@ -10,6 +10,10 @@
 // Ownership: owned by its transport; owns the pipeline (and through it the processors).
 // Errors: a message that breaks the protocol closes the stream with 1007 or 1008 and a reason
 // naming the problem; other streams are unaffected. Nothing here throws.
+// Receive-only streams (start.tracks names "outbound": a <Start> stream, e.g. a forked call):
+// the outbound track goes to the processors (on_outbound_track) and nothing is ever sent.
+// Parameters: a callstream_parameters_id among the customParameters is replaced by the
+// parameters stored under it (server/calls/call_parameter_store.hpp); an unknown id closes 1008.
 
 #include <cstdint>
 #include <memory>
@@ -29,6 +33,7 @@ class twilio_stream final : public stream_handler {
     void on_open(stream_transport& transport, std::weak_ptr<media_session_handle> handle) override;
     void on_text(std::string_view text, std::size_t capacity) override;
     void on_wakeup() override { flush_pipeline(); }
+    bool reading_paused() override;
     void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) override;
     void on_closed(close_reason why) override;
     std::string_view log_id() const noexcept override { return info_.stream_sid; }

@@ -1,5 +1,6 @@
 #include "server/media/websocket_transport.hpp"
 
+#include <chrono>
 #include <deque>
 #include <optional>
 
@@ -45,7 +46,8 @@ class websocket_transport final : public stream_transport,
     websocket_transport(Stream&& stream, std::shared_ptr<server_context> ctx,
                         std::unique_ptr<stream_handler> handler)
         : ws_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
-          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()) {}
+          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()),
+          pause_timer_(ws_.get_executor()) {}
 
     net::awaitable<void> run(http_request req);
 
@@ -80,8 +82,9 @@ class websocket_transport final : public stream_transport,
     beast::flat_buffer buffer_;
     net::steady_timer close_timer_;
     net::steady_timer idle_timer_;
-    bool heard_from_peer_ = true; // any message or pong since the last idle tick
-    bool pinging_ = false;        // a keep-alive ping is out and unanswered
+    net::steady_timer pause_timer_; // re-asks reading_paused() while the stream holds reading
+    bool heard_from_peer_ = true;   // any message or pong since the last idle tick
+    bool pinging_ = false;          // a keep-alive ping is out and unanswered
 
     bool closing_ = false;
     bool close_after_flush_ = false;
@@ -148,6 +151,13 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::rea
         stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
         handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
         buffer_.consume(buffer_.size());
+        // Backpressure: while the stream's consumer is behind, leave the socket unread so TCP
+        // slows the sender (a burst after a network stall) rather than anything being dropped.
+        while (!closing_ && handler_->reading_paused()) {
+            heard_from_peer_ = true; // we are the one not reading; the idle timer must not cut
+            pause_timer_.expires_after(std::chrono::milliseconds(5));
+            (void)co_await pause_timer_.async_wait(use_nothrow);
+        }
     }
 }
 

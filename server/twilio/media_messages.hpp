@@ -56,7 +56,8 @@ struct inbound_message {
 };
 
 // Parses one text message. `json` must have `capacity - json.size() >= SIMDJSON_PADDING`
-// readable bytes after it. For a `start` message the stream description is copied into `start`.
+// readable bytes after it. For a `start` message the stream description is copied into `start`
+// (receive_only when start.tracks names "outbound": only <Start> streams carry that track).
 std::error_code parse_inbound(simdjson::ondemand::parser& parser, std::string_view json,
                               std::size_t capacity, inbound_message& out,
                               pipeline::stream_info& start);

@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "codec/g711.hpp"
-#include "codec/recording_formats.hpp"
+#include "codec/wav.hpp"
 #include "pipeline/stream_pipeline.hpp"
 
 namespace callstream::test {
@@ -71,13 +71,13 @@ inline std::string quote(const fs::path& p) {
     return "'" + p.string() + "'";
 }
 
-inline codec::wav_file_audio read_wav(const fs::path& path) {
+inline codec::wav_audio read_wav(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                           std::istreambuf_iterator<char>());
-    codec::wav_file_audio audio;
-    const std::string err = codec::parse_wav_file(bytes, audio);
-    EXPECT_EQ(err, "") << path;
+    codec::wav_audio audio;
+    const std::error_code ec = codec::wav_decode(bytes, audio);
+    EXPECT_FALSE(ec) << path << ": " << ec.message();
     return audio;
 }
 
@@ -94,7 +94,8 @@ inline std::vector<std::int16_t> to_pcm16(const std::vector<float>& v) {
 inline std::vector<std::int16_t> read_mono_pcm16(const fs::path& path) {
     const auto audio = read_wav(path);
     std::vector<float> ch0;
-    for (std::size_t i = 0; i < audio.samples.size(); i += audio.channels) {
+    for (std::size_t i = 0; i < audio.samples.size();
+         i += static_cast<std::size_t>(audio.channels)) {
         ch0.push_back(audio.samples[i]);
     }
     return to_pcm16(ch0);

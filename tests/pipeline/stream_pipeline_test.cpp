@@ -515,9 +515,10 @@ TEST(stream_pipeline, inline_stop_runs_once_and_destruction_stops_a_started_stre
     EXPECT_EQ(u->stops.load(), 1);
 }
 
-TEST(processor_factory, config_carries_a_valid_default_resampler) {
+TEST(processor_factory, the_default_app_is_echo_and_the_default_resampler_parses) {
+    EXPECT_TRUE(parse_resampler_spec(default_resampler_spec).error.empty());
+    EXPECT_EQ(pipeline_options{}.resampler.to_string(), default_resampler_spec);
     processor_config config;
-    EXPECT_TRUE(parse_resampler_spec(config.resampler).error.empty());
     auto r = make_processor_chain("", config);
     EXPECT_TRUE(r.error.empty());
     EXPECT_EQ(r.chain.size(), 1U);

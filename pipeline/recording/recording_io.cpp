@@ -1,4 +1,4 @@
-#include "pipeline/recording_io.hpp"
+#include "pipeline/recording/recording_io.hpp"
 
 #include <cerrno>
 #include <cstdint>

@@ -3,12 +3,12 @@
 // stereo WAV, an Ogg Opus file and a JSON sidecar, so that audio threads never touch a file.
 //
 // Data flow: record_processor (audio thread) pushes fixed-size record_items into its session's
-// SPSC ring (push never blocks, allocates or makes a syscall; a full ring drops and counts).
-// The writer thread wakes every `poll_ms`, drains every ring, and:
+// SPSC ring (push never blocks, allocates or makes a syscall). The writer thread wakes every
+// `poll_ms`, drains every ring, and:
 //   - WAV: 8 kHz PCM16 stereo, caller left, what we sent right. Data is written and the RIFF and
 //     data sizes are patched every `flush_ms` (250 ms), so a SIGKILLed server leaves a valid
 //     file holding everything up to the last flush.
-//   - Ogg Opus (pipeline/ogg_opus_file.hpp: raw libopus + libogg, a third of libopusenc's
+//   - Ogg Opus (codec/ogg_opus_writer.hpp: raw libopus + libogg, a third of libopusenc's
 //     cost): each packet is encoded as soon as 20 ms are there, and the page is closed and
 //     written straight to the file descriptor every `flush_ms` (no stdio buffer to lose).
 //   - JSON sidecar: written at start and rewritten (temp file + rename, never half-written) on
@@ -16,6 +16,17 @@
 // The right channel is a FIFO of the sent audio consumed one caller frame at a time, so prompts
 // sent ahead of real time land where the caller heard them (clears are not modelled: audio Twilio
 // dropped on a clear still appears in the right channel).
+// A receive-only stream (stream_info::receive_only, a forked call) records its inbound track
+// left and its outbound track right instead, each frame placed by its media timestamp (gaps are
+// silence); a position is written once both tracks have passed it, or once one track is a
+// second ahead of the other, and everything at the end.
+//
+// Backpressure, not loss: once `backlog_items` wait in a session's ring (the writer is behind,
+// e.g. a burst sent faster than real time), backlogged() turns true; the record processor
+// reports it (processor::backlogged), the pipeline holds the caller's frames and the server
+// stops reading the call's socket, so TCP slows the sender. The ring keeps room for what is
+// already in flight; an item that still finds it full is dropped and counted both in the
+// sidecar ("dropped_frames") and in pipeline::stats().recording_items_dropped (/metrics).
 //
 // Ownership: sessions are shared between the processor and the writer (shared_ptr); the writer
 // finalises a session once it is stopped or abandoned (the processor was destroyed without
@@ -34,10 +45,9 @@
 #include <thread>
 #include <vector>
 
-#include <boost/lockfree/spsc_queue.hpp>
-
 #include "pipeline/audio_frame.hpp"
 #include "pipeline/processor.hpp"
+#include "pipeline/spsc_ring.hpp"
 
 namespace callstream::pipeline {
 
@@ -57,7 +67,7 @@ struct recording_options {
 
 // One event from the audio thread. 20 ms of audio at most, mark names truncated to 63 bytes.
 struct record_item {
-    enum class kind : std::uint8_t { caller, sent, dtmf, mark };
+    enum class kind : std::uint8_t { caller, sent, dtmf, mark, outbound_track };
     static constexpr std::size_t max_name = 63;
 
     kind type = kind::caller;
@@ -80,6 +90,9 @@ class recording_writer;
 class recording_session {
   public:
     static constexpr std::size_t ring_capacity = 256; // ~2.5 s of caller + sent frames
+    // Items waiting at which the session reports a backlog: a quarter of the ring, so that
+    // what a DSP worker or the network thread has already taken in still finds room.
+    static constexpr std::size_t backlog_items = ring_capacity / 4;
 
     recording_session(stream_info info, recording_options options);
     ~recording_session();
@@ -89,6 +102,8 @@ class recording_session {
     // Audio thread: never blocks, allocates or makes a syscall. False when the ring was full
     // (the item is dropped and counted).
     bool push(const record_item& item) noexcept;
+    // Any thread: the writer has not yet taken backlog_items or more items (lock-free read).
+    bool backlogged() const noexcept { return ring_.size_approx() >= backlog_items; }
     // Audio thread, once: the call ended normally (Twilio `stop`).
     void stop() noexcept;
     // Owner's thread, once: the processor is going away without stop (dropped call).
@@ -102,7 +117,7 @@ class recording_session {
     friend class recording_writer;
     struct files; // writer-thread state (fds, encoder, FIFOs), defined in the .cpp
 
-    boost::lockfree::spsc_queue<record_item, boost::lockfree::capacity<ring_capacity>> ring_;
+    spsc_ring<record_item> ring_{ring_capacity};
     std::atomic<bool> stopped_{false};
     std::atomic<bool> abandoned_{false};
     std::atomic<std::int64_t> stop_unix_ms_{0};

@@ -10,7 +10,8 @@
 //
 // Threads: play() and clear() may be called from any number of threads except the stream's
 // audio thread; a mutex serialises callers (never held by the audio thread). The audio side
-// (poll, retire) is lock-free: two boost::lockfree::spsc_queue rings. Prompts are loaded by
+// (poll, retire) is lock-free: two pipeline/spsc_ring.hpp rings (the mutex makes the server side
+// one producer at a time, which is all the ring needs). Prompts are loaded by
 // play() on the calling thread, so the audio thread never reads a file; the audio thread hands
 // finished prompt batches back through the `retired` ring and they are freed by the next play()
 // or by the destructor, so the audio thread never frees memory either.
@@ -25,14 +26,21 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/lockfree/spsc_queue.hpp>
-
-#include "pipeline/prompt_loader.hpp"
+#include "pipeline/playback/prompt_loader.hpp"
+#include "pipeline/spsc_ring.hpp"
 
 namespace callstream::pipeline {
 
 struct prompt_batch {
     std::vector<prompt> prompts;
+};
+
+// One mailbox entry (at namespace scope so that the ring can default-construct its slots while
+// play_control is still incomplete).
+struct play_command {
+    enum class kind : std::uint8_t { play, clear };
+    kind type = kind::play;
+    prompt_batch* batch = nullptr; // owned by the receiver for kind::play
 };
 
 class play_control {
@@ -58,11 +66,7 @@ class play_control {
 
     // --- audio side: the play processor only ---
 
-    struct command {
-        enum class kind : std::uint8_t { play, clear };
-        kind type = kind::play;
-        prompt_batch* batch = nullptr; // owned by the receiver for kind::play
-    };
+    using command = play_command;
     bool poll(command& out) noexcept;
     // Gives a batch back to be freed off the audio thread. Never blocks or frees.
     void retire(prompt_batch* batch) noexcept;
@@ -76,10 +80,9 @@ class play_control {
 
     const std::filesystem::path prompts_dir_;
     std::mutex mutex_; // serialises producers only
-    boost::lockfree::spsc_queue<command, boost::lockfree::capacity<command_capacity>> commands_;
+    spsc_ring<command> commands_{command_capacity};
     // Sized so it can never fill: at most max_live_batches exist at once.
-    boost::lockfree::spsc_queue<prompt_batch*, boost::lockfree::capacity<max_live_batches * 2>>
-        retired_;
+    spsc_ring<prompt_batch*> retired_{max_live_batches * 2};
     std::atomic<int> live_batches_{0};
 };
 

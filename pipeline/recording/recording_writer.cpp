@@ -1,4 +1,4 @@
-#include "pipeline/recording_writer.hpp"
+#include "pipeline/recording/recording_writer.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,13 +8,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <speex/speex_resampler.h>
-
+#include "codec/iso8601.hpp"
 #include "codec/json_string.hpp"
+#include "codec/ogg_opus_writer.hpp"
 #include "codec/wav.hpp"
-#include "pipeline/ogg_opus_file.hpp"
 #include "pipeline/pipeline_stats.hpp"
-#include "pipeline/recording_io.hpp"
+#include "pipeline/recording/recording_io.hpp"
+#include "pipeline/resampler.hpp"
 
 namespace callstream::pipeline {
 
@@ -26,18 +26,6 @@ std::int64_t unix_now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// 2026-11-26T12:34:56.789Z
-std::string iso8601_utc(std::int64_t unix_ms) {
-    const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(unix_ms % 1000));
-    return buf;
 }
 
 // SIDs come from the network: keep file names to [A-Za-z0-9_-] so no SID can leave `dir`.
@@ -77,10 +65,12 @@ struct recording_session::files {
     std::vector<std::int16_t> wav_pending;
 
     int opus_fd = -1;
-    std::unique_ptr<ogg_opus_file> opus;
-    SpeexResamplerState* resampler = nullptr; // 8 kHz -> opus_rate_hz when they differ
-    std::vector<std::int16_t> opus_in;
-    std::vector<std::int16_t> opus_resampled;
+    std::unique_ptr<codec::ogg_opus_writer> opus;
+    // 8 kHz -> opus_rate_hz, one per Opus channel (the resampler is mono); none at 8 kHz.
+    std::vector<std::unique_ptr<resampler>> resamplers;
+    std::vector<std::int16_t> opus_in[2];        // one channel each, 8 kHz
+    std::vector<std::int16_t> opus_resampled[2]; // one channel each, at opus_rate_hz
+    std::vector<std::int16_t> opus_interleaved;
 
     // Sent audio waiting for the caller frame it plays against.
     std::vector<std::int16_t> sent_fifo;
@@ -92,6 +82,17 @@ struct recording_session::files {
     bool have_caller = false;
     record_item caller;
 
+    // Receive-only streams: both tracks placed by their media timestamps. pcm[i] of each track
+    // is the sample at stream position aligned_base + i; `high` is where the track's audio
+    // ends so far (positions in 8 kHz samples since the stream started).
+    struct aligned_track {
+        std::vector<std::int16_t> pcm;
+        std::int64_t high = 0;
+    };
+    std::array<aligned_track, 2> aligned; // 0: inbound (left), 1: outbound (right)
+    std::int64_t aligned_base = 0;
+    std::uint64_t aligned_late = 0; // samples that arrived after their place was written
+
     std::uint64_t frames = 0;
     std::vector<dtmf_entry> dtmf;
     std::vector<mark_entry> marks;
@@ -100,9 +101,6 @@ struct recording_session::files {
 
     ~files() {
         opus.reset();
-        if (resampler != nullptr) {
-            speex_resampler_destroy(resampler);
-        }
         if (wav_fd >= 0) {
             ::close(wav_fd);
         }
@@ -120,8 +118,9 @@ recording_session::recording_session(stream_info info, recording_options options
 recording_session::~recording_session() = default;
 
 bool recording_session::push(const record_item& item) noexcept {
-    if (!ring_.push(item)) {
+    if (!ring_.try_push(item)) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
+        pipeline::stats().recording_items_dropped.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
     return true;
@@ -158,10 +157,10 @@ std::string sidecar_json(const stream_info& info, const recording_options& optio
         codec::append_json_string(j, info.custom_parameters[i].second);
     }
     j += "},\n  \"start_time\": ";
-    codec::append_json_string(j, iso8601_utc(start_ms));
+    codec::append_json_string(j, codec::format_iso8601_utc(start_ms));
     j += ",\n  \"stop_time\": ";
     if (stop_ms != 0) {
-        codec::append_json_string(j, iso8601_utc(stop_ms));
+        codec::append_json_string(j, codec::format_iso8601_utc(stop_ms));
     } else {
         j += "null";
     }
@@ -315,89 +314,167 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         if (opt.write_opus && !f.failed) {
             f.opus_fd = ::open((s.base_path_.string() + ".opus").c_str(), flags, 0644);
             if (f.opus_fd >= 0) {
-                ogg_opus_options o;
-                o.rate_hz = opt.opus_rate_hz;
+                codec::ogg_opus_writer_config o;
+                o.rate_hz = static_cast<int>(opt.opus_rate_hz);
                 o.channels = opt.opus_channels;
                 o.bitrate_bps = opt.opus_bitrate_bps;
                 o.complexity = opt.opus_complexity;
+                // Pages are closed by our flush every flush_ms; this is only the backstop.
+                o.max_page_delay_ms = 1000;
                 o.comments = {{"CALLSID", s.info_.call_sid}, {"STREAMSID", s.info_.stream_sid}};
-                f.opus = std::make_unique<ogg_opus_file>();
-                if (!f.opus->open(f.opus_fd, o)) {
+                f.opus = std::make_unique<codec::ogg_opus_writer>();
+                const int fd = f.opus_fd;
+                if (f.opus->open(o, [fd](std::span<const std::uint8_t> page) {
+                        return write_recording_bytes(fd, page.data(), page.size());
+                    })) {
                     f.opus.reset();
                 }
             }
             f.failed = f.failed || f.opus == nullptr;
             if (opt.opus_rate_hz != telephony_rate_hz) {
-                int err = 0;
-                f.resampler = speex_resampler_init(static_cast<spx_uint32_t>(opt.opus_channels),
-                                                   telephony_rate_hz, opt.opus_rate_hz, 3, &err);
-                f.failed = f.failed || f.resampler == nullptr;
-                if (f.resampler != nullptr) {
-                    speex_resampler_skip_zeros(f.resampler);
+                try {
+                    for (int c = 0; c < opt.opus_channels; ++c) {
+                        f.resamplers.push_back(
+                            make_resampler(parse_resampler_spec(default_resampler_spec).spec,
+                                           telephony_rate_hz, opt.opus_rate_hz));
+                    }
+                } catch (const std::exception&) {
+                    f.failed = true; // a rate the resampler refuses: no Opus file
+                    f.opus.reset();
                 }
             }
         }
         const std::size_t frame_values = telephony_frame_samples * 2;
         f.wav_pending.reserve(frame_values * 50);
-        f.opus_in.reserve(frame_values);
-        f.opus_resampled.resize(frame_values * 6 + 64);
+        for (int c = 0; c < 2; ++c) {
+            f.opus_in[c].reserve(telephony_frame_samples);
+            f.opus_resampled[c].resize(max_frame_samples);
+        }
+        f.opus_interleaved.reserve(2 * max_frame_samples);
         f.sent_fifo.reserve(telephony_rate_hz * 4);
     }
 
-    // Writes one stereo tick: the held caller frame against the next sent samples.
-    auto emit = [&](const record_item& caller) {
-        const std::size_t n = caller.count;
+    // Writes n stereo samples (WAV, and the Opus mix or pair).
+    auto emit_pair = [&](const std::int16_t* left, const std::int16_t* right, std::size_t n) {
         std::size_t wav_at = f.wav_pending.size();
         f.wav_pending.resize(wav_at + 2 * n);
-        f.opus_in.clear();
+        f.opus_in[0].clear();
+        f.opus_in[1].clear();
         for (std::size_t i = 0; i < n; ++i) {
-            const std::int16_t left = caller.pcm[i];
-            const std::int16_t right =
-                f.sent_read < f.sent_fifo.size() ? f.sent_fifo[f.sent_read++] : 0;
-            f.wav_pending[wav_at++] = left;
-            f.wav_pending[wav_at++] = right;
+            f.wav_pending[wav_at++] = left[i];
+            f.wav_pending[wav_at++] = right[i];
             if (opt.opus_channels == 2) {
-                f.opus_in.push_back(left);
-                f.opus_in.push_back(right);
+                f.opus_in[0].push_back(left[i]);
+                f.opus_in[1].push_back(right[i]);
             } else {
-                f.opus_in.push_back(static_cast<std::int16_t>((left + right) / 2));
+                f.opus_in[0].push_back(static_cast<std::int16_t>((left[i] + right[i]) / 2));
             }
-        }
-        if (f.sent_read == f.sent_fifo.size()) {
-            f.sent_fifo.clear();
-            f.sent_read = 0;
         }
         ++f.frames;
         if (f.opus != nullptr) {
-            const std::int16_t* pcm = f.opus_in.data();
-            spx_uint32_t frames_out = static_cast<spx_uint32_t>(n);
-            if (f.resampler != nullptr) {
-                spx_uint32_t in_len = static_cast<spx_uint32_t>(n);
-                frames_out = static_cast<spx_uint32_t>(f.opus_resampled.size()) /
-                             static_cast<spx_uint32_t>(opt.opus_channels);
-                speex_resampler_process_interleaved_int(f.resampler, pcm, &in_len,
-                                                        f.opus_resampled.data(), &frames_out);
-                pcm = f.opus_resampled.data();
+            const auto channels = static_cast<std::size_t>(opt.opus_channels);
+            std::span<const std::int16_t> planes[2] = {f.opus_in[0], f.opus_in[1]};
+            std::size_t samples = n;
+            for (std::size_t c = 0; c < f.resamplers.size(); ++c) {
+                samples = f.resamplers[c]->process(f.opus_in[c], f.opus_resampled[c]);
+                planes[c] = std::span<const std::int16_t>(f.opus_resampled[c]).first(samples);
             }
-            const std::size_t values =
-                static_cast<std::size_t>(frames_out) * static_cast<std::size_t>(opt.opus_channels);
-            if (!f.opus->write(std::span(pcm, values))) {
+            f.opus_interleaved.resize(samples * channels);
+            for (std::size_t i = 0; i < samples; ++i) {
+                for (std::size_t c = 0; c < channels; ++c) {
+                    f.opus_interleaved[i * channels + c] = planes[c][i];
+                }
+            }
+            if (f.opus->write(f.opus_interleaved)) {
                 f.failed = true;
             }
         }
     };
 
+    // Writes one stereo tick: the held caller frame against the next sent samples.
+    auto emit = [&](const record_item& caller) {
+        const std::size_t n = caller.count;
+        std::array<std::int16_t, telephony_frame_samples> right{};
+        for (std::size_t i = 0; i < n; ++i) {
+            right[i] = f.sent_read < f.sent_fifo.size() ? f.sent_fifo[f.sent_read++] : 0;
+        }
+        if (f.sent_read == f.sent_fifo.size()) {
+            f.sent_fifo.clear();
+            f.sent_read = 0;
+        }
+        emit_pair(caller.pcm.data(), right.data(), n);
+    };
+
+    // Receive-only: puts a frame of one track at its timestamp (gaps stay silent).
+    auto place = [&](std::size_t track, const record_item& it) {
+        auto& t = f.aligned[track];
+        const std::int64_t start =
+            it.timestamp_ms * static_cast<std::int64_t>(telephony_rate_hz) / 1000;
+        for (std::size_t i = 0; i < it.count; ++i) {
+            const std::int64_t pos = start + static_cast<std::int64_t>(i) - f.aligned_base;
+            if (pos < 0) {
+                ++f.aligned_late;
+                continue;
+            }
+            if (static_cast<std::size_t>(pos) >= t.pcm.size()) {
+                // Bounded: a timestamp far ahead of what was written is not a reason to grow.
+                if (pos >= static_cast<std::int64_t>(telephony_rate_hz) * 30) {
+                    ++f.aligned_late;
+                    continue;
+                }
+                t.pcm.resize(static_cast<std::size_t>(pos) + 1, 0);
+            }
+            t.pcm[static_cast<std::size_t>(pos)] = it.pcm[i];
+        }
+        t.high = std::max(t.high, start + static_cast<std::int64_t>(it.count));
+    };
+    // Receive-only: writes both tracks up to stream position `upto`, 20 ms at a time.
+    auto emit_aligned = [&](std::int64_t upto) {
+        std::array<std::int16_t, telephony_frame_samples> left{};
+        std::array<std::int16_t, telephony_frame_samples> right{};
+        std::size_t done = 0;
+        const auto total = static_cast<std::size_t>(upto - f.aligned_base);
+        while (done < total) {
+            const std::size_t n = std::min(total - done, telephony_frame_samples);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t at = done + i;
+                left[i] = at < f.aligned[0].pcm.size() ? f.aligned[0].pcm[at] : 0;
+                right[i] = at < f.aligned[1].pcm.size() ? f.aligned[1].pcm[at] : 0;
+            }
+            emit_pair(left.data(), right.data(), n);
+            done += n;
+        }
+        for (auto& t : f.aligned) {
+            t.pcm.erase(t.pcm.begin(),
+                        t.pcm.begin() + static_cast<std::ptrdiff_t>(std::min(total, t.pcm.size())));
+        }
+        f.aligned_base = upto;
+    };
+    const bool aligned = s.info_.receive_only;
+
     record_item item;
-    while (s.ring_.pop(item)) {
+    while (s.ring_.try_pop(item)) {
         switch (item.type) {
         case record_item::kind::caller:
+            if (aligned) {
+                place(0, item);
+                break;
+            }
             if (f.have_caller) {
                 emit(f.caller);
             }
             f.caller = item;
             f.have_caller = true;
             break;
+        case record_item::kind::outbound_track:
+            if (aligned) {
+                place(1, item);
+            }
+            break;
         case record_item::kind::sent: {
+            if (aligned) {
+                break; // nothing sent on a receive-only stream reaches the call
+            }
             // Bounded: a sender far ahead of the caller (no caller audio) must not grow memory.
             constexpr std::size_t max_fifo = telephony_rate_hz * 30;
             if (f.sent_fifo.size() - f.sent_read + item.count > max_fifo) {
@@ -422,6 +499,20 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         emit(f.caller);
         f.have_caller = false;
     }
+    if (aligned) {
+        // Written once both tracks have reached a position, or when one runs more than a
+        // second ahead of the other (a track Twilio stopped sending during silence), and in
+        // full at the end.
+        const std::int64_t lag = telephony_rate_hz;
+        const std::int64_t high = std::max(f.aligned[0].high, f.aligned[1].high);
+        std::int64_t upto = std::max(std::min(f.aligned[0].high, f.aligned[1].high), high - lag);
+        if (ended) {
+            upto = high;
+        }
+        if (upto > f.aligned_base) {
+            emit_aligned(upto);
+        }
+    }
 
     const auto now = steady::now();
     const bool flush_due =
@@ -429,7 +520,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     if (flush_due) {
         f.last_flush = now;
         // Close the Ogg page so the audio so far is on disk and decodable.
-        if (f.opus != nullptr && !f.opus->flush()) {
+        if (f.opus != nullptr && f.opus->flush()) {
             f.failed = true;
         }
     }
@@ -461,7 +552,7 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     }
     // Finalise: EOS page with the exact length, closed files.
     if (f.opus != nullptr) {
-        f.failed = !f.opus->finish() || f.failed;
+        f.failed = static_cast<bool>(f.opus->finish()) || f.failed;
         f.opus.reset();
         ::close(f.opus_fd);
         f.opus_fd = -1;

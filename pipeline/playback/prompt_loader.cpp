@@ -1,4 +1,4 @@
-#include "pipeline/prompt_loader.hpp"
+#include "pipeline/playback/prompt_loader.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -7,10 +7,8 @@
 #include <iterator>
 #include <numbers>
 
-#include <opus/opusfile.h>
-#include <samplerate.h>
-
-#include "codec/recording_formats.hpp"
+#include "codec/ogg_opus_reader.hpp"
+#include "codec/wav.hpp"
 #include "pipeline/audio_frame.hpp"
 
 namespace callstream::pipeline {
@@ -57,90 +55,65 @@ std::string make_tone(std::string_view spec, prompt& out) {
     return {};
 }
 
-std::string load_wav(const fs::path& path, prompt& out) {
+std::vector<std::uint8_t> read_file(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return "cannot open prompt '" + out.name + "'";
-    }
-    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                          std::istreambuf_iterator<char>());
-    codec::wav_file_audio audio;
-    if (auto err = codec::parse_wav_file(bytes, audio); !err.empty()) {
-        return "prompt '" + out.name + "': " + err;
-    }
-    return to_telephony_pcm(audio.samples, audio.channels, audio.rate_hz, out.pcm);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string load_opus(const fs::path& path, prompt& out) {
-    int err = 0;
-    OggOpusFile* of = op_open_file(path.c_str(), &err);
-    if (of == nullptr) {
-        return "prompt '" + out.name + "': not a readable Ogg Opus file (" + std::to_string(err) +
-               ")";
+std::string load_wav(std::span<const std::uint8_t> bytes, prompt& out) {
+    codec::wav_audio audio;
+    if (const std::error_code ec = codec::wav_decode(bytes, audio)) {
+        return "prompt '" + out.name + "': " + ec.message();
     }
-    std::vector<float> mono;
-    std::vector<float> buf(2 * 5760);
-    while (true) {
-        const int n = op_read_float_stereo(of, buf.data(), static_cast<int>(buf.size()));
-        if (n == OP_HOLE) {
-            continue;
+    return to_telephony_pcm(audio.samples, audio.channels,
+                            static_cast<std::uint32_t>(audio.rate_hz), out.pcm);
+}
+
+std::string load_opus(std::span<const std::uint8_t> bytes, prompt& out) {
+    codec::ogg_opus_reader reader;
+    if (const std::error_code ec = reader.open(bytes)) {
+        return "prompt '" + out.name + "': not a readable Ogg Opus file (" + ec.message() + ")";
+    }
+    std::vector<std::int16_t> pcm;
+    std::vector<std::int16_t> buf(5760); // 120 ms at 48 kHz: the longest Opus packet
+    for (;;) {
+        std::size_t frames = 0;
+        if (const std::error_code ec = reader.read(buf, 1, frames)) {
+            return "prompt '" + out.name + "': Opus decode error (" + ec.message() + ")";
         }
-        if (n < 0) {
-            op_free(of);
-            return "prompt '" + out.name + "': Opus decode error " + std::to_string(n);
-        }
-        if (n == 0) {
+        if (frames == 0) {
             break;
         }
-        for (int i = 0; i < n; ++i) {
-            const auto k = static_cast<std::size_t>(i) * 2;
-            mono.push_back(0.5f * (buf[k] + buf[k + 1]));
-        }
+        pcm.insert(pcm.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(frames));
     }
-    op_free(of);
-    return to_telephony_pcm(mono, 1, 48000, out.pcm); // opusfile always decodes at 48 kHz
+    out.pcm = resample_clip(prompt_resampler_spec(), codec::ogg_opus_reader::rate_hz,
+                            telephony_rate_hz, pcm);
+    return {};
 }
 
 } // namespace
 
+resampler_spec prompt_resampler_spec() {
+    return {resampler_backend::libsamplerate, 1}; // libsamplerate:sinc-medium
+}
+
 std::string to_telephony_pcm(const std::vector<float>& interleaved, int channels,
                              std::uint32_t rate_hz, std::vector<std::int16_t>& out) {
-    if (channels <= 0 || rate_hz == 0) {
+    if (channels <= 0 || !is_resampler_rate(rate_hz)) {
         return "bad channel count or rate";
     }
     const auto ch = static_cast<std::size_t>(channels);
     const std::size_t frames = interleaved.size() / ch;
-    std::vector<float> mono(frames);
+    std::vector<std::int16_t> mono(frames);
     for (std::size_t i = 0; i < frames; ++i) {
         float sum = 0;
         for (std::size_t c = 0; c < ch; ++c) {
             sum += interleaved[i * ch + c];
         }
-        mono[i] = sum / static_cast<float>(ch);
+        const float v = std::clamp(sum / static_cast<float>(ch) * 32768.0f, -32768.0f, 32767.0f);
+        mono[i] = static_cast<std::int16_t>(std::lround(v));
     }
-    std::vector<float> resampled;
-    if (rate_hz == telephony_rate_hz) {
-        resampled = std::move(mono);
-    } else {
-        const double ratio = static_cast<double>(telephony_rate_hz) / rate_hz;
-        resampled.resize(static_cast<std::size_t>(std::ceil(static_cast<double>(frames) * ratio)) +
-                         16);
-        SRC_DATA data{};
-        data.data_in = mono.data();
-        data.input_frames = static_cast<long>(frames);
-        data.data_out = resampled.data();
-        data.output_frames = static_cast<long>(resampled.size());
-        data.src_ratio = ratio;
-        if (const int rc = src_simple(&data, SRC_SINC_MEDIUM_QUALITY, 1); rc != 0) {
-            return std::string("resampling failed: ") + src_strerror(rc);
-        }
-        resampled.resize(static_cast<std::size_t>(data.output_frames_gen));
-    }
-    out.resize(resampled.size());
-    for (std::size_t i = 0; i < resampled.size(); ++i) {
-        const float v = std::clamp(resampled[i] * 32768.0f, -32768.0f, 32767.0f);
-        out[i] = static_cast<std::int16_t>(std::lround(v));
-    }
+    out = resample_clip(prompt_resampler_spec(), rate_hz, telephony_rate_hz, mono);
     return {};
 }
 
@@ -194,14 +167,14 @@ std::string load_prompt(std::string_view spec, const fs::path& prompts_dir, prom
     if (auto err = resolve_prompt_path(spec, prompts_dir, path); !err.empty()) {
         return err;
     }
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (std::string_view(magic, 4) == "RIFF") {
-        return load_wav(path, out);
+    const std::vector<std::uint8_t> bytes = read_file(path);
+    const std::string_view magic(reinterpret_cast<const char*>(bytes.data()),
+                                 std::min<std::size_t>(bytes.size(), 4));
+    if (magic == "RIFF") {
+        return load_wav(bytes, out);
     }
-    if (std::string_view(magic, 4) == "OggS") {
-        return load_opus(path, out);
+    if (magic == "OggS") {
+        return load_opus(bytes, out);
     }
     return "prompt '" + out.name + "': neither WAV nor Ogg Opus";
 }

@@ -1,4 +1,4 @@
-#include "pipeline/play_control.hpp"
+#include "pipeline/playback/play_control.hpp"
 
 namespace callstream::pipeline {
 
@@ -8,18 +8,18 @@ play_control::play_control(std::filesystem::path prompts_dir)
 play_control::~play_control() {
     // Both sides are gone: whatever is still in flight is ours to free.
     command c;
-    while (commands_.pop(c)) {
+    while (commands_.try_pop(c)) {
         delete c.batch;
     }
     prompt_batch* b = nullptr;
-    while (retired_.pop(b)) {
+    while (retired_.try_pop(b)) {
         delete b;
     }
 }
 
 void play_control::free_retired() {
     prompt_batch* b = nullptr;
-    while (retired_.pop(b)) {
+    while (retired_.try_pop(b)) {
         delete b;
         live_batches_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -37,7 +37,7 @@ std::string play_control::play(std::string_view prompt_list) {
         return "too many queued prompts";
     }
     auto* batch = new prompt_batch{std::move(prompts)};
-    if (!commands_.push(command{command::kind::play, batch})) {
+    if (!commands_.try_push(command{command::kind::play, batch})) {
         delete batch;
         return "command mailbox full";
     }
@@ -48,17 +48,17 @@ std::string play_control::play(std::string_view prompt_list) {
 bool play_control::clear() {
     std::lock_guard lock(mutex_);
     free_retired();
-    return commands_.push(command{command::kind::clear, nullptr});
+    return commands_.try_push(command{command::kind::clear, nullptr});
 }
 
 bool play_control::poll(command& out) noexcept {
-    return commands_.pop(out);
+    return commands_.try_pop(out);
 }
 
 void play_control::retire(prompt_batch* batch) noexcept {
     if (batch != nullptr) {
         // Cannot fail: capacity is twice the number of batches that can exist.
-        retired_.push(batch);
+        retired_.try_push(batch);
     }
 }
 
