@@ -85,6 +85,10 @@ class stream_handler {
     virtual void on_text(std::string_view text, std::size_t capacity) = 0;
     // A cross_thread_wakeup() callable was called.
     virtual void on_wakeup() {}
+    // Asked after each message: true while the transport should stop reading the socket (the
+    // stream's consumer is behind), so TCP slows the sender instead of anything being dropped.
+    // While true the transport asks again every few milliseconds.
+    virtual bool reading_paused() { return false; }
     // Another thread asked (media_session_handle::post_to_pipeline) to run `fn` on the
     // pipeline; ignore it when there is no running pipeline.
     virtual void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) = 0;

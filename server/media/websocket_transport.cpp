@@ -1,5 +1,6 @@
 #include "server/media/websocket_transport.hpp"
 
+#include <chrono>
 #include <deque>
 #include <optional>
 
@@ -82,7 +83,7 @@ class websocket_transport final : public stream_transport,
     beast::flat_buffer buffer_;
     net::steady_timer close_timer_;
     net::steady_timer idle_timer_;
-    net::steady_timer pause_timer_; // paces reading_paused() checks while reading is held
+    net::steady_timer pause_timer_; // re-asks reading_paused() while the stream holds reading
     bool heard_from_peer_ = true;   // any message or pong since the last idle tick
     bool pinging_ = false;          // a keep-alive ping is out and unanswered
 
@@ -151,11 +152,12 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::rea
         stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
         handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
         buffer_.consume(buffer_.size());
-        // Backpressure instead of loss: while the handler's consumer is behind, leave the
-        // socket unread so TCP slows the sender.
+        // Backpressure: while the stream's consumer is behind, leave the socket unread so TCP
+        // slows the sender (a burst after a network stall) rather than anything being dropped.
         while (!closing_ && handler_->reading_paused()) {
+            heard_from_peer_ = true; // we are the one not reading; the idle timer must not cut
             pause_timer_.expires_after(std::chrono::milliseconds(5));
-            co_await pause_timer_.async_wait(use_nothrow);
+            (void)co_await pause_timer_.async_wait(use_nothrow);
         }
     }
 }

@@ -12,6 +12,8 @@
 // Limits (from config): messages over --max-message-bytes are refused with 1009; an outbox over
 // --outbox-bytes closes with 1008; no message, ping or pong for --idle-timeout cuts the TCP
 // connection; a close handshake that does not finish in --handshake-timeout cuts it too.
+// Backpressure: after each message the handler may hold reading (stream_handler::
+// reading_paused); the socket is then left unread, re-checked every 5 ms.
 // Errors: none escape; each ending is recorded as one close_reason and handed to on_closed.
 
 #include <memory>
