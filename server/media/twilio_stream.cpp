@@ -231,12 +231,6 @@ bool twilio_stream::check_streaming() {
     return true;
 }
 
-// A recorder whose disk writer is behind (or, with DSP threads, a quarter-full inbound ring)
-// holds the caller's frames back: asking also resumes a worker whose backlog has cleared.
-bool twilio_stream::reading_paused() {
-    return pipeline_ && state_ == state::streaming && pipeline_->reading_paused();
-}
-
 void twilio_stream::on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) {
     if (pipeline_ && state_ == state::streaming) {
         fn(*pipeline_);
