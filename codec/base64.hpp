@@ -3,6 +3,8 @@
 //
 // Pure functions, callable from any thread. Encoding never fails. Decoding checks every character
 // and the padding and reports the first problem; it never reads past `in` nor writes past `out`.
+// Units are bytes; buffers are the caller's (views in, caller-sized spans out, nothing kept).
+// Errors are returned as error codes (see below), never thrown.
 
 #include <cstddef>
 #include <cstdint>

@@ -4,6 +4,8 @@
 // Table-driven pure functions, callable from any thread. Samples are 16-bit linear PCM; μ-law
 // uses the top 14 bits and A-law the top 13, as G.191 does. μ-law 0x7F (negative zero) decodes
 // to 0, which encodes back as 0xFF: the only byte that does not survive a round trip.
+// One byte per sample at any rate (Twilio: 8 kHz, 160 bytes per 20 ms frame). Buffers are the
+// caller's; the span versions convert min(in, out) samples. Nothing can fail; nothing allocates.
 
 #include <array>
 #include <cstdint>

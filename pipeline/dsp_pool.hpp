@@ -16,6 +16,8 @@
 // without running them.
 //
 // Threading: schedule() from any thread; everything else on the thread that owns the pool.
+// Errors: the constructor throws std::system_error if a thread cannot be started (startup only);
+// schedule() cannot fail and never allocates.
 
 #include <atomic>
 #include <cstddef>

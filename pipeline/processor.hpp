@@ -5,6 +5,11 @@
 // the DSP worker that owns its stream (or the network thread with --dsp-threads 0). Processors
 // must not block, lock, log or allocate in on_audio (real-time rules); setup work belongs in
 // on_start. Audio arrives at rate_hz(); the pipeline resamples both ways when it is not 8 kHz.
+// Frames are 20 ms (audio_frame.hpp: 160 samples at 8 kHz, 320 at 16 kHz, ...).
+// Ownership: the stream_pipeline owns its processors; the processor_output passed to a call is
+// valid only during that call. Errors: processors must not throw (in DSP mode they run inside
+// the worker's noexcept run(), where a throw ends the process); they report problems through
+// their own state (counters, play's start_error(), the recorder's file_errors).
 
 #include <memory>
 #include <string>
@@ -22,6 +27,10 @@ struct stream_info {
     std::string call_sid;
     std::string stream_sid;
     std::vector<std::pair<std::string, std::string>> custom_parameters;
+    // A receive-only stream (<Start><Stream>, e.g. a forked call): nothing processors send
+    // reaches the call, and with both tracks the outbound one arrives through
+    // on_outbound_track.
+    bool receive_only = false;
 
     // The value of a custom parameter, or `fallback` when it is absent.
     std::string_view parameter(std::string_view name, std::string_view fallback = {}) const {
@@ -57,10 +66,17 @@ class processor {
     virtual void on_audio(const audio_frame& in, processor_output& out) = 0;
     // A frame this stream sent to the caller (any processor's), at 8 kHz, for recorders.
     virtual void on_audio_sent(const audio_frame& /*sent*/) {}
+    // Receive-only streams with both tracks: one frame of the call's outbound track (what
+    // Twilio plays into the call, e.g. the dialled party's voice), at 8 kHz, with its media
+    // timestamp. Same thread and rules as on_audio.
+    virtual void on_outbound_track(const audio_frame& /*frame*/) {}
     virtual void on_dtmf(char /*digit*/, processor_output& /*out*/) {}
     // Twilio echoed a mark: the audio queued before it has played (or was cleared).
     virtual void on_mark(std::string_view /*name*/, processor_output& /*out*/) {}
     virtual void on_stop(processor_output& /*out*/) {}
+    // stream_pipeline::push_wake(): something outside the caller's audio has output for this
+    // processor (the bridge's upstream audio); a processor with no such source ignores it.
+    virtual void on_wake(processor_output& /*out*/) {}
 
     // Any thread (the network thread asks while the processor runs on its DSP worker); must be
     // a lock-free read. True while work this processor handed to another thread is piling up

@@ -36,8 +36,14 @@ processor_chain_result make_processor_chain(std::string_view app_list,
             }
             result.chain.push_back(
                 std::make_unique<play_processor>(config.play, result.play_control));
+        } else if (name == "bridge") {
+            if (!result.bridge_port) {
+                result.bridge_port = std::make_shared<bridge_port>();
+                result.chain.push_back(std::make_unique<bridge_processor>(result.bridge_port));
+            }
         } else {
             result.chain.clear();
+            result.bridge_port.reset();
             result.play_control.reset();
             result.error = "unknown app '" + std::string(name) + "'";
             return result;

@@ -3,6 +3,8 @@
 //
 // Called on the network thread when a stream starts. Unknown names are an error naming the
 // offending entry, so a typo in a TwiML <Parameter name="app"> is refused rather than ignored.
+// Ownership: the result owns the new processors (moved into a stream_pipeline); the recording
+// writer and the play_control are shared (shared_ptr). Nothing throws; errors are text.
 
 #include <filesystem>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <string_view>
 
 #include "pipeline/playback/play_control.hpp"
+#include "pipeline/processors/bridge.hpp"
 #include "pipeline/processors/play.hpp"
 #include "pipeline/recording/recording_writer.hpp"
 #include "pipeline/resampler.hpp"
@@ -36,6 +39,9 @@ struct processor_chain_result {
     // (pipeline/playback/play_control.hpp). The server keeps it with the stream, keyed by
     // streamSid.
     std::shared_ptr<pipeline::play_control> play_control;
+    // Non-null when the chain has "bridge": where the server-side bridge delivers the
+    // upstream's paced audio (pipeline/processors/bridge.hpp).
+    std::shared_ptr<pipeline::bridge_port> bridge_port;
     std::string error; // empty on success
 };
 

@@ -15,9 +15,10 @@ namespace callstream::pipeline {
 
 namespace {
 
-// What the network thread hands a DSP worker: one caller frame, a digit or a mark echo.
+// What the network thread hands a DSP worker: one caller frame, an outbound-track frame, a
+// digit or a mark echo.
 struct inbound_event {
-    enum class kind : std::uint8_t { audio, dtmf, mark };
+    enum class kind : std::uint8_t { audio, dtmf, mark, outbound_track, wake };
     kind type = kind::audio;
     char digit = 0;
     std::uint16_t size = 0; // μ-law bytes or mark name bytes
@@ -116,6 +117,16 @@ struct stream_pipeline::core final : dsp_task {
         }
     }
 
+    void do_outbound_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+        track_.count = static_cast<std::uint16_t>(ulaw.size());
+        track_.rate_hz = telephony_rate_hz;
+        track_.timestamp_ms = timestamp_ms;
+        codec::ulaw_decode(ulaw, track_.pcm());
+        for (auto& p : chain_) {
+            p->on_outbound_track(track_);
+        }
+    }
+
     const audio_frame& frame_for(std::uint32_t rate_hz) const noexcept {
         for (const auto& p : paths_) {
             if (p.rate_hz == rate_hz) {
@@ -128,6 +139,12 @@ struct stream_pipeline::core final : dsp_task {
     void do_dtmf(char digit) {
         for (std::size_t i = 0; i < chain_.size(); ++i) {
             chain_[i]->on_dtmf(digit, outputs_[i]);
+        }
+    }
+
+    void do_wake() {
+        for (std::size_t i = 0; i < chain_.size(); ++i) {
+            chain_[i]->on_wake(outputs_[i]);
         }
     }
 
@@ -254,7 +271,9 @@ struct stream_pipeline::core final : dsp_task {
         // Backpressure instead of loss: when the network side has not drained our output, the
         // caller's frames wait in the inbound ring; drain() schedules this task again.
         while (inbound_event* ev_ptr = inbound_->front()) {
-            if (!force && !stopped_ && ev_ptr->type == inbound_event::kind::audio) {
+            const bool audio = ev_ptr->type == inbound_event::kind::audio ||
+                               ev_ptr->type == inbound_event::kind::outbound_track;
+            if (!force && !stopped_ && audio) {
                 if (!outbound_has_room()) {
                     // drain_into() reschedules us once it has made room and sees frames waiting.
                     return;
@@ -285,6 +304,12 @@ struct stream_pipeline::core final : dsp_task {
             case inbound_event::kind::mark:
                 do_mark({ev.name.data(), ev.size});
                 break;
+            case inbound_event::kind::outbound_track:
+                do_outbound_track({ev.ulaw.data(), ev.size}, ev.timestamp_ms);
+                break;
+            case inbound_event::kind::wake:
+                do_wake();
+                break;
             }
         }
     }
@@ -305,6 +330,7 @@ struct stream_pipeline::core final : dsp_task {
     audio_frame frame_;                            // the caller's frame at 8 kHz
     audio_frame down_frame_;                       // a processor's output back at 8 kHz
     audio_frame sent_;                             // what on_audio_sent sees
+    audio_frame track_;                            // the outbound track's frame at 8 kHz
 
     dsp_pool* dsp_ = nullptr;
     std::size_t worker_ = 0;
@@ -363,6 +389,16 @@ void stream_pipeline::start(const stream_info& info) {
 }
 
 void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+    push_frames(false, ulaw, timestamp_ms);
+}
+
+void stream_pipeline::push_outbound_track(std::span<const std::uint8_t> ulaw,
+                                          std::int64_t timestamp_ms) {
+    push_frames(true, ulaw, timestamp_ms);
+}
+
+void stream_pipeline::push_frames(bool outbound_track, std::span<const std::uint8_t> ulaw,
+                                  std::int64_t timestamp_ms) {
     if (core_->stop_called_) {
         return;
     }
@@ -370,9 +406,14 @@ void stream_pipeline::push_audio(std::span<const std::uint8_t> ulaw, std::int64_
     while (!ulaw.empty()) {
         const std::size_t n = std::min(ulaw.size(), telephony_frame_samples);
         if (!dsp_mode()) {
-            core_->do_audio(ulaw.first(n), timestamp_ms);
+            if (outbound_track) {
+                core_->do_outbound_track(ulaw.first(n), timestamp_ms);
+            } else {
+                core_->do_audio(ulaw.first(n), timestamp_ms);
+            }
         } else if (core_->inbound_->try_push_with([&](inbound_event& ev) {
-                       ev.type = inbound_event::kind::audio;
+                       ev.type = outbound_track ? inbound_event::kind::outbound_track
+                                                : inbound_event::kind::audio;
                        ev.size = static_cast<std::uint16_t>(n);
                        ev.timestamp_ms = timestamp_ms;
                        std::memcpy(ev.ulaw.data(), ulaw.data(), n);
@@ -424,6 +465,22 @@ void stream_pipeline::push_mark(std::string_view name) {
         core_->schedule();
     } else {
         core_->inbound_full();
+    }
+}
+
+void stream_pipeline::push_wake() {
+    if (core_->stop_called_ || !core_->started_) {
+        return;
+    }
+    if (!dsp_mode()) {
+        core_->do_wake();
+        return;
+    }
+    if (core_->inbound_->try_push_with(
+            [](inbound_event& ev) { ev.type = inbound_event::kind::wake; })) {
+        core_->schedule();
+    } else {
+        core_->inbound_dropped_.fetch_add(1, std::memory_order_relaxed);
     }
 }
 

@@ -108,9 +108,15 @@ class stream_pipeline {
     void start(const stream_info& info);
     // One media payload (any length; Twilio sends 160 bytes) of μ-law at 8 kHz.
     void push_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
+    // One media payload of the call's outbound track (receive-only streams with both tracks):
+    // processors get it through on_outbound_track, in order with the caller's frames.
+    void push_outbound_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
     void push_dtmf(char digit);
     // Twilio echoed our mark `name` (at most outbound_event::max_mark_name bytes are kept).
     void push_mark(std::string_view name);
+    // Calls every processor's on_wake (in order with the push_* before it): a processor fed from
+    // outside the caller's audio (the bridge) emits what arrived for it.
+    void push_wake();
     // Ends the stream: processors get on_stop once (after the frames already queued, in DSP
     // mode). push_* after stop() are ignored.
     void stop();
@@ -139,6 +145,8 @@ class stream_pipeline {
 
   private:
     struct core;
+    void push_frames(bool outbound_track, std::span<const std::uint8_t> ulaw,
+                     std::int64_t timestamp_ms);
     std::size_t drain_into(void (*sink)(void*, const outbound_event&), void* ctx);
     core* core_; // shared with the DSP worker: reference counted (dsp_task)
 };

@@ -11,6 +11,7 @@
 //     frames, voiced when `onset_frames` consecutive 10 ms frames say so;
 //   - energy: frame energy against an adaptive noise floor with a hangover.
 // docs/processors.md has the evaluation (delay, misses, false triggers) that picked the default.
+// Ownership: the caller owns the detector (unique_ptr); process() keeps no view of its input.
 
 #include <cstdint>
 #include <memory>

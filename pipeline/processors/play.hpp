@@ -18,6 +18,8 @@
 // on_dtmf and on_mark do not allocate, lock or make syscalls (finished prompt batches go back to
 // play_control to be freed elsewhere). A prompt that fails to load in on_start is reported by
 // start_error() and nothing plays.
+// Ownership: the processor and the server share the play_control (shared_ptr); prompts are
+// owned by prompt batches that travel through it (see play_control.hpp).
 
 #include <array>
 #include <cstdint>

@@ -54,6 +54,10 @@ void record_processor::on_audio_sent(const audio_frame& sent) {
     push_audio(record_item::kind::sent, sent);
 }
 
+void record_processor::on_outbound_track(const audio_frame& frame) {
+    push_audio(record_item::kind::outbound_track, frame);
+}
+
 void record_processor::on_dtmf(char digit, processor_output& /*out*/) {
     if (!session_ || stopped_) {
         return;

@@ -1,8 +1,9 @@
 #pragma once
 // Records a call: <recordings_dir>/<CallSid>_<StreamSid>.wav (8 kHz PCM16 stereo, caller left,
-// sent right), .opus (Ogg Opus) and .json (metadata: SIDs, custom parameters, start/stop times,
-// DTMF and marks with media timestamps). See pipeline/recording/recording_writer.hpp for the disk
-// side.
+// sent right; on a receive-only stream the inbound track left and the outbound track right,
+// placed by their timestamps), .opus (Ogg Opus) and .json (metadata: SIDs, custom parameters,
+// start/stop times, DTMF and marks with media timestamps). See
+// pipeline/recording/recording_writer.hpp for the disk side.
 //
 // Calling thread: the stream's audio thread (processor contract). on_audio/on_audio_sent copy
 // the frame into an SPSC ring and return: no file I/O, allocation, lock or syscall. on_start
@@ -25,6 +26,7 @@ class record_processor final : public processor {
     void on_start(const stream_info& info, processor_output& out) override;
     void on_audio(const audio_frame& in, processor_output& out) override;
     void on_audio_sent(const audio_frame& sent) override;
+    void on_outbound_track(const audio_frame& frame) override;
     void on_dtmf(char digit, processor_output& out) override;
     void on_mark(std::string_view name, processor_output& out) override;
     void on_stop(processor_output& out) override;

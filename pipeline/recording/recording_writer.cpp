@@ -82,6 +82,17 @@ struct recording_session::files {
     bool have_caller = false;
     record_item caller;
 
+    // Receive-only streams: both tracks placed by their media timestamps. pcm[i] of each track
+    // is the sample at stream position aligned_base + i; `high` is where the track's audio
+    // ends so far (positions in 8 kHz samples since the stream started).
+    struct aligned_track {
+        std::vector<std::int16_t> pcm;
+        std::int64_t high = 0;
+    };
+    std::array<aligned_track, 2> aligned; // 0: inbound (left), 1: outbound (right)
+    std::int64_t aligned_base = 0;
+    std::uint64_t aligned_late = 0; // samples that arrived after their place was written
+
     std::uint64_t frames = 0;
     std::vector<dtmf_entry> dtmf;
     std::vector<mark_entry> marks;
@@ -343,29 +354,21 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         f.sent_fifo.reserve(telephony_rate_hz * 4);
     }
 
-    // Writes one stereo tick: the held caller frame against the next sent samples.
-    auto emit = [&](const record_item& caller) {
-        const std::size_t n = caller.count;
+    // Writes n stereo samples (WAV, and the Opus mix or pair).
+    auto emit_pair = [&](const std::int16_t* left, const std::int16_t* right, std::size_t n) {
         std::size_t wav_at = f.wav_pending.size();
         f.wav_pending.resize(wav_at + 2 * n);
         f.opus_in[0].clear();
         f.opus_in[1].clear();
         for (std::size_t i = 0; i < n; ++i) {
-            const std::int16_t left = caller.pcm[i];
-            const std::int16_t right =
-                f.sent_read < f.sent_fifo.size() ? f.sent_fifo[f.sent_read++] : 0;
-            f.wav_pending[wav_at++] = left;
-            f.wav_pending[wav_at++] = right;
+            f.wav_pending[wav_at++] = left[i];
+            f.wav_pending[wav_at++] = right[i];
             if (opt.opus_channels == 2) {
-                f.opus_in[0].push_back(left);
-                f.opus_in[1].push_back(right);
+                f.opus_in[0].push_back(left[i]);
+                f.opus_in[1].push_back(right[i]);
             } else {
-                f.opus_in[0].push_back(static_cast<std::int16_t>((left + right) / 2));
+                f.opus_in[0].push_back(static_cast<std::int16_t>((left[i] + right[i]) / 2));
             }
-        }
-        if (f.sent_read == f.sent_fifo.size()) {
-            f.sent_fifo.clear();
-            f.sent_read = 0;
         }
         ++f.frames;
         if (f.opus != nullptr) {
@@ -388,17 +391,90 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
         }
     };
 
+    // Writes one stereo tick: the held caller frame against the next sent samples.
+    auto emit = [&](const record_item& caller) {
+        const std::size_t n = caller.count;
+        std::array<std::int16_t, telephony_frame_samples> right{};
+        for (std::size_t i = 0; i < n; ++i) {
+            right[i] = f.sent_read < f.sent_fifo.size() ? f.sent_fifo[f.sent_read++] : 0;
+        }
+        if (f.sent_read == f.sent_fifo.size()) {
+            f.sent_fifo.clear();
+            f.sent_read = 0;
+        }
+        emit_pair(caller.pcm.data(), right.data(), n);
+    };
+
+    // Receive-only: puts a frame of one track at its timestamp (gaps stay silent).
+    auto place = [&](std::size_t track, const record_item& it) {
+        auto& t = f.aligned[track];
+        const std::int64_t start =
+            it.timestamp_ms * static_cast<std::int64_t>(telephony_rate_hz) / 1000;
+        for (std::size_t i = 0; i < it.count; ++i) {
+            const std::int64_t pos = start + static_cast<std::int64_t>(i) - f.aligned_base;
+            if (pos < 0) {
+                ++f.aligned_late;
+                continue;
+            }
+            if (static_cast<std::size_t>(pos) >= t.pcm.size()) {
+                // Bounded: a timestamp far ahead of what was written is not a reason to grow.
+                if (pos >= static_cast<std::int64_t>(telephony_rate_hz) * 30) {
+                    ++f.aligned_late;
+                    continue;
+                }
+                t.pcm.resize(static_cast<std::size_t>(pos) + 1, 0);
+            }
+            t.pcm[static_cast<std::size_t>(pos)] = it.pcm[i];
+        }
+        t.high = std::max(t.high, start + static_cast<std::int64_t>(it.count));
+    };
+    // Receive-only: writes both tracks up to stream position `upto`, 20 ms at a time.
+    auto emit_aligned = [&](std::int64_t upto) {
+        std::array<std::int16_t, telephony_frame_samples> left{};
+        std::array<std::int16_t, telephony_frame_samples> right{};
+        std::size_t done = 0;
+        const auto total = static_cast<std::size_t>(upto - f.aligned_base);
+        while (done < total) {
+            const std::size_t n = std::min(total - done, telephony_frame_samples);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t at = done + i;
+                left[i] = at < f.aligned[0].pcm.size() ? f.aligned[0].pcm[at] : 0;
+                right[i] = at < f.aligned[1].pcm.size() ? f.aligned[1].pcm[at] : 0;
+            }
+            emit_pair(left.data(), right.data(), n);
+            done += n;
+        }
+        for (auto& t : f.aligned) {
+            t.pcm.erase(t.pcm.begin(),
+                        t.pcm.begin() + static_cast<std::ptrdiff_t>(std::min(total, t.pcm.size())));
+        }
+        f.aligned_base = upto;
+    };
+    const bool aligned = s.info_.receive_only;
+
     record_item item;
     while (s.ring_.try_pop(item)) {
         switch (item.type) {
         case record_item::kind::caller:
+            if (aligned) {
+                place(0, item);
+                break;
+            }
             if (f.have_caller) {
                 emit(f.caller);
             }
             f.caller = item;
             f.have_caller = true;
             break;
+        case record_item::kind::outbound_track:
+            if (aligned) {
+                place(1, item);
+            }
+            break;
         case record_item::kind::sent: {
+            if (aligned) {
+                break; // nothing sent on a receive-only stream reaches the call
+            }
             // Bounded: a sender far ahead of the caller (no caller audio) must not grow memory.
             constexpr std::size_t max_fifo = telephony_rate_hz * 30;
             if (f.sent_fifo.size() - f.sent_read + item.count > max_fifo) {
@@ -422,6 +498,20 @@ bool recording_writer::service(recording_session& s, bool force_flush) {
     if (ended && f.have_caller) {
         emit(f.caller);
         f.have_caller = false;
+    }
+    if (aligned) {
+        // Written once both tracks have reached a position, or when one runs more than a
+        // second ahead of the other (a track Twilio stopped sending during silence), and in
+        // full at the end.
+        const std::int64_t lag = telephony_rate_hz;
+        const std::int64_t high = std::max(f.aligned[0].high, f.aligned[1].high);
+        std::int64_t upto = std::max(std::min(f.aligned[0].high, f.aligned[1].high), high - lag);
+        if (ended) {
+            upto = high;
+        }
+        if (upto > f.aligned_base) {
+            emit_aligned(upto);
+        }
     }
 
     const auto now = steady::now();

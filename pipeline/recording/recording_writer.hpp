@@ -16,6 +16,10 @@
 // The right channel is a FIFO of the sent audio consumed one caller frame at a time, so prompts
 // sent ahead of real time land where the caller heard them (clears are not modelled: audio Twilio
 // dropped on a clear still appears in the right channel).
+// A receive-only stream (stream_info::receive_only, a forked call) records its inbound track
+// left and its outbound track right instead, each frame placed by its media timestamp (gaps are
+// silence); a position is written once both tracks have passed it, or once one track is a
+// second ahead of the other, and everything at the end.
 //
 // Backpressure, not loss: once `backlog_items` wait in a session's ring (the writer is behind,
 // e.g. a burst sent faster than real time), backlogged() turns true; the record processor
@@ -63,7 +67,7 @@ struct recording_options {
 
 // One event from the audio thread. 20 ms of audio at most, mark names truncated to 63 bytes.
 struct record_item {
-    enum class kind : std::uint8_t { caller, sent, dtmf, mark };
+    enum class kind : std::uint8_t { caller, sent, dtmf, mark, outbound_track };
     static constexpr std::size_t max_name = 63;
 
     kind type = kind::caller;

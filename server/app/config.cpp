@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "server/bridge/bridge_options.hpp"
+
 namespace callstream::server {
 namespace {
 
@@ -166,6 +168,7 @@ std::vector<config_option> build_options() {
                  [](std::string_view v, config& c) { return parse_log_level(v, c.level); }});
     o.push_back({"--log-format", "CALLSTREAM_LOG_FORMAT", "FORMAT", "text|json",
                  [](std::string_view v, config& c) { return parse_log_format(v, c.format); }});
+    bridge::add_bridge_options(o);
     return o;
 }
 

@@ -13,6 +13,7 @@
 
 #include "pipeline/resampler.hpp"
 #include "server/app/log.hpp"
+#include "server/bridge/bridge_flags.hpp"
 
 namespace callstream::server {
 
@@ -63,6 +64,8 @@ struct config {
     std::uint16_t agent_port = 0; // HAProxy agent-check port; 0: off
     std::chrono::seconds drain_timeout{300};
     std::chrono::seconds cluster_ttl{10}; // registry entries of a silent instance expire after
+    // Bridge (server/bridge/bridge_flags.hpp): checked at startup by make_bridge_config()
+    bridge::bridge_flags bridge;
 
     // Logging
     log_level level = log_level::info;
@@ -87,8 +90,11 @@ struct config_result {
 };
 
 // Reads environment fallbacks first, then flags (flags win). `getenv` is injectable for tests.
+// Never throws for bad input: `ok` is false and `error` names the flag or variable and the
+// value it refused. Main thread, at startup.
 config_result parse_config(int argc, const char* const* argv, config& cfg,
                            const std::function<const char*(const char*)>& getenv_fn);
+// The --help text: one line per option with its argument, help and environment variable.
 std::string config_help();
 
 } // namespace callstream::server

@@ -1,6 +1,7 @@
 #include "server/app/health_routes.hpp"
 
 #include "server/app/server_context.hpp"
+#include "server/bridge/bridge_service.hpp"
 
 namespace callstream::server {
 namespace {
@@ -10,7 +11,11 @@ net::awaitable<http_response> healthz(request_context& ctx) {
 }
 
 net::awaitable<http_response> metrics_route(request_context& ctx) {
-    co_return make_response(ctx.request, http::status::ok, ctx.server.stats.render_prometheus(),
+    std::string body = ctx.server.stats.render_prometheus();
+    if (ctx.server.bridge) {
+        ctx.server.bridge->stats().render(body);
+    }
+    co_return make_response(ctx.request, http::status::ok, std::move(body),
                             "text/plain; version=0.0.4; charset=utf-8");
 }
 

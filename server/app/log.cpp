@@ -6,6 +6,7 @@
 #include <ctime>
 #include <unistd.h>
 
+#include "codec/iso8601.hpp"
 #include "codec/json_string.hpp"
 
 namespace callstream::server {
@@ -31,17 +32,9 @@ constexpr std::string_view level_name(log_level level) {
 }
 
 void append_timestamp(std::string& out) {
-    const auto now = std::chrono::system_clock::now();
-    const auto secs = std::chrono::system_clock::to_time_t(now);
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    out.append(buf, n);
-    std::snprintf(buf, sizeof buf, ".%03dZ", static_cast<int>(ms.count()));
-    out += buf;
+    codec::append_iso8601_utc(out, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
 }
 
 // Text values with spaces, quotes or '=' are quoted so a line stays machine-splittable.

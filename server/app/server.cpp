@@ -14,8 +14,12 @@
 #include "server/app/route_table.hpp"
 #include "server/cluster/cluster_node.hpp"
 #include "server/cluster/cluster_routes.hpp"
+#include "server/bridge/bridge_flags.hpp"
+#include "server/bridge/bridge_service.hpp"
+#include "server/calls/call_routes.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
+#include "server/twilio/rest_client.hpp"
 
 namespace callstream::server {
 namespace {
@@ -92,6 +96,19 @@ server::server(config cfg)
     } else {
         // Inline mode drains right after each push; a small ring keeps a stream's memory low.
         ctx_->pipeline.outbound_capacity = 64;
+    }
+    {
+        bridge::bridge_config bridges;
+        const auto error = bridge::make_bridge_config(
+            c.bridge, [](const char* name) { return std::getenv(name); }, c.prompts_dir, bridges);
+        if (!error.empty()) {
+            throw std::runtime_error(error);
+        }
+        ctx_->bridge = std::make_shared<bridge::bridge_service>(std::move(bridges), c.prompts_dir);
+        auto rest = twilio_rest_config_from(c);
+        if (!rest.credentials.account_sid.empty() && !rest.credentials.password.empty()) {
+            ctx_->bridge->rest = std::make_shared<twilio_rest_client>(std::move(rest));
+        }
     }
     ctx_->routes = std::make_shared<router>();
     add_all_routes(*ctx_);

@@ -1,4 +1,8 @@
 #pragma once
+// The app room: the process around the rooms: configuration, logging, metrics, the shared
+// server_context, the route table that wires every room's routes, and the server's threads.
+// May include every other room (it is the only one that does) and pipeline/.
+//
 // The callstream server: N network threads, each running its own io_context, one listening
 // port, graceful shutdown on SIGTERM/SIGINT and TLS certificate reload on SIGHUP.
 //

@@ -23,6 +23,9 @@ namespace callstream::server {
 
 class router;
 class call_registry;
+namespace bridge {
+class bridge_service;
+}
 
 // Runs before a WebSocket upgrade is accepted; a response refuses it (e.g. 403 bad signature).
 using upgrade_check = std::function<std::optional<http_response>(request_context&)>;
@@ -48,6 +51,8 @@ struct server_context {
     // SIGTERM first calls drain (network thread 0), which calls `finished` from any thread once
     // the streams have ended or --drain-timeout passed; the usual shutdown follows.
     std::function<void(std::function<void()> finished)> drain;
+    // Upstreams for app=bridge (server/bridge/bridge_service.hpp); always set by the server.
+    std::shared_ptr<bridge::bridge_service> bridge;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;
 };

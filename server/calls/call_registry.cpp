@@ -3,18 +3,15 @@
 #include <charconv>
 #include <ctime>
 
+#include "codec/iso8601.hpp"
 #include "codec/json_string.hpp"
 
 namespace callstream::server {
 namespace {
 
+// The calls API speaks Twilio's precision: whole seconds.
 std::string iso8601(std::chrono::system_clock::time_point t) {
-    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return std::string(buf, n);
+    return codec::format_iso8601_utc(t, codec::iso8601_precision::seconds);
 }
 
 void set_if(std::string& field, const std::string& value) {
@@ -25,7 +22,10 @@ void set_if(std::string& field, const std::string& value) {
 
 } // namespace
 
-call_registry::call_registry(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+call_registry::call_registry(std::size_t capacity, std::shared_ptr<call_parameter_store> parameters)
+    : capacity_(capacity == 0 ? 1 : capacity),
+      parameters_(parameters ? std::move(parameters)
+                             : std::make_shared<memory_call_parameter_store>()) {}
 
 call_record& call_registry::find_or_add_locked(std::string_view sid) {
     if (const auto it = by_sid_.find(std::string(sid)); it != by_sid_.end()) {
@@ -107,13 +107,14 @@ void call_registry::on_webhook(const std::vector<std::pair<std::string, std::str
 }
 
 void call_registry::on_stream_started(std::string_view call_sid, std::string_view stream_sid,
-                                      std::string_view processors) {
+                                      std::string_view processors, stream_parameters parameters) {
     {
         std::lock_guard lock(mutex_);
         call_record& call = find_or_add_locked(call_sid);
         stream_record& s = call.streams.emplace_back();
         s.stream_sid = stream_sid;
         s.processors = processors;
+        s.parameters = std::move(parameters);
         s.started = std::chrono::system_clock::now();
         call.updated = s.started;
     }
@@ -198,6 +199,14 @@ std::string call_record_json(const call_record& call) {
         codec::append_json_string(out, s.stream_sid);
         out += ",\"processors\":";
         codec::append_json_string(out, s.processors);
+        out += ",\"parameters\":{";
+        for (std::size_t p = 0; p < s.parameters.size(); ++p) {
+            out += p == 0 ? "" : ",";
+            codec::append_json_string(out, s.parameters[p].first);
+            out += ":";
+            codec::append_json_string(out, s.parameters[p].second);
+        }
+        out += "}";
         out += ",\"started\":";
         codec::append_json_string(out, iso8601(s.started));
         out += ",\"stopped\":";

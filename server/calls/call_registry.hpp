@@ -19,11 +19,14 @@
 #include <utility>
 #include <vector>
 
+#include "server/calls/call_parameter_store.hpp"
+
 namespace callstream::server {
 
 struct stream_record {
     std::string stream_sid;
-    std::string processors; // the processor chain, e.g. "echo" or "record,play"
+    std::string processors;       // the processor chain, e.g. "echo" or "record,play"
+    stream_parameters parameters; // start.customParameters, after resolving a stored id
     std::chrono::system_clock::time_point started;
     std::optional<std::chrono::system_clock::time_point> stopped;
 };
@@ -68,7 +71,13 @@ class stream_observer {
 class call_registry {
   public:
     static constexpr std::size_t default_capacity = 1000;
-    explicit call_registry(std::size_t capacity = default_capacity);
+    // `parameters` keeps the stream parameters of calls too long to carry them in their TwiML;
+    // null: a memory_call_parameter_store (one instance; a cluster passes a shared one).
+    explicit call_registry(std::size_t capacity = default_capacity,
+                           std::shared_ptr<call_parameter_store> parameters = nullptr);
+
+    // Thread-safe itself; lives as long as the registry.
+    call_parameter_store& parameters() const { return *parameters_; }
 
     // A call we placed (Twilio answered 201).
     void on_call_created(std::string_view sid, std::string_view to, std::string_view from,
@@ -86,7 +95,7 @@ class call_registry {
 
     // Called by the media session when a stream starts and stops (network thread).
     void on_stream_started(std::string_view call_sid, std::string_view stream_sid,
-                           std::string_view processors);
+                           std::string_view processors, stream_parameters parameters = {});
     void on_stream_stopped(std::string_view call_sid, std::string_view stream_sid);
 
     // Startup only, before the network threads run.
@@ -103,6 +112,7 @@ class call_registry {
     call_record& find_or_add_locked(std::string_view sid);
 
     const std::size_t capacity_;
+    std::shared_ptr<call_parameter_store> parameters_;
     std::shared_ptr<stream_observer> observer_; // set at startup, read-only afterwards
     mutable std::mutex mutex_;
     std::list<call_record> calls_; // oldest first; guarded by mutex_
@@ -110,7 +120,8 @@ class call_registry {
 };
 
 // JSON of one call: {"sid","to","from","direction","status","answered_by","created","updated",
-// "streams":[{"stream_sid","processors","started","stopped"}],"processors":[…]}; times ISO 8601.
+// "streams":[{"stream_sid","processors","parameters":{…},"started","stopped"}],"processors":[…]};
+// times ISO 8601.
 std::string call_record_json(const call_record& call);
 
 } // namespace callstream::server

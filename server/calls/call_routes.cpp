@@ -1,5 +1,6 @@
 #include "server/calls/call_routes.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
@@ -92,8 +93,10 @@ twilio_rest_config twilio_rest_config_from(const config& cfg) {
         throw std::runtime_error("set both TWILIO_API_KEY and TWILIO_API_SECRET, or neither");
     }
     if (!cfg.account_sid.empty() &&
-        (cfg.account_sid.size() != 34 || cfg.account_sid.rfind("AC", 0) != 0)) {
-        throw std::runtime_error("TWILIO_ACCOUNT_SID must be AC followed by 32 characters");
+        (cfg.account_sid.size() != 34 || cfg.account_sid.rfind("AC", 0) != 0 ||
+         !std::all_of(cfg.account_sid.begin() + 2, cfg.account_sid.end(),
+                      [](unsigned char c) { return std::isxdigit(c) != 0; }))) {
+        throw std::runtime_error("TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits");
     }
     twilio_rest_config rest;
     rest.api_base = cfg.twilio_api_base;
@@ -199,9 +202,34 @@ net::awaitable<http_response> call_routes::make_call(request_context& ctx) {
     if (!call) {
         co_return field_error(req, http::status::bad_request, error.message, error.field);
     }
-    const form_fields form = make_call_form(*call, public_url_, media_stream_url(public_url_));
+    // Parameters travel inline while the TwiML fits Twilio's 4,000 characters; beyond that they
+    // stay here under an id and the stream gets them back when it starts.
+    const std::string stream_url = media_stream_url(public_url_);
+    std::string twiml = make_call_twiml(*call, stream_url, call->parameters);
+    std::string parameter_id;
+    if (twiml.size() > twiml_inline_max_chars) {
+        parameter_id = registry_->parameters().put(call->parameters, call_parameters_ttl);
+        if (parameter_id.empty()) {
+            co_return json_error(req, http::status::service_unavailable,
+                                 "cannot keep the call's parameters: the parameter store is "
+                                 "unavailable");
+        }
+        twiml =
+            make_call_twiml(*call, stream_url, {{std::string(parameters_id_name), parameter_id}});
+    }
+    if (twiml.size() > twiml_inline_max_chars) {
+        // Only a very long --public-url gets here: nothing the request could shorten.
+        registry_->parameters().discard(parameter_id);
+        co_return json_error(req, http::status::internal_server_error,
+                             "the call's TwiML would be " + std::to_string(twiml.size()) +
+                                 " characters, over Twilio's 4000: shorten --public-url");
+    }
+    const form_fields form = make_call_form(*call, public_url_, std::move(twiml));
     const call_result result = co_await rest_->create_call(form);
     if (result.outcome != twilio_outcome::ok) {
+        if (!parameter_id.empty()) {
+            registry_->parameters().discard(parameter_id);
+        }
         log(log_level::warn, "make_call_failed",
             {{"to", call->to},
              {"twilio_status", result.http_status},
@@ -212,7 +240,11 @@ net::awaitable<http_response> call_routes::make_call(request_context& ctx) {
     }
     registry_->on_call_created(result.call_sid, call->to, call->from, result.status);
     log(log_level::info, "call_placed",
-        {{"call_sid", result.call_sid}, {"to", call->to}, {"status", result.status}});
+        {{"call_sid", result.call_sid},
+         {"to", call->to},
+         {"status", result.status},
+         {"mode", call->fork ? "fork" : "connect"},
+         {"parameters", parameter_id.empty() ? "inline" : "stored"}});
     co_return json_ok(req, http::status::created, call_json(result));
 }
 
@@ -319,6 +351,18 @@ void add_call_routes(server_context& ctx) {
             parsed->host().empty() || parsed->has_query() || parsed->has_fragment()) {
             throw std::runtime_error(
                 "--public-url must look like https://host[:port][/prefix], got '" + url + "'");
+        }
+        // Twilio refuses callback URLs whose host has an underscore (or is no host name at all).
+        if (!is_host_name(parsed->encoded_host())) {
+            throw std::runtime_error("--public-url host '" + std::string(parsed->encoded_host()) +
+                                     "' is not a valid host name (letters, digits, '-', '.'; "
+                                     "Twilio refuses '_')");
+        }
+        // Media Streams connect only to wss on 443: a stream URL on another port never connects.
+        if (parsed->has_port() && parsed->port() != "443") {
+            log(log_level::warn, "public_url_port",
+                {{"port", std::string(parsed->port())},
+                 {"reason", "Twilio Media Streams connect to wss on port 443 only"}});
         }
     }
     ctx.calls = std::make_shared<call_registry>();

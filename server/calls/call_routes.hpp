@@ -1,4 +1,12 @@
 #pragma once
+// The calls room: calls as Twilio sees them (placed, ringing, completed) and the webhooks
+// Twilio sends about them.
+//   call_routes       /make-call, /calls, /status and the signature checks (this file)
+//   call_registry     the recent calls and the streams that ran for them
+//   webhook_routes    /twiml, the voice webhook
+// May include server/app, server/http and server/twilio; never server/media (the media room
+// reports stream starts and stops into call_registry, not the other way round).
+//
 // HTTP routes for placing and tracking calls, and the X-Twilio-Signature checks for the
 // requests Twilio sends us.
 //

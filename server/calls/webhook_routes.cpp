@@ -1,9 +1,13 @@
 // GET|POST /twiml: the voice webhook that answers a call with TwiML connecting it to /media-stream.
 #include "server/calls/webhook_routes.hpp"
 
+#include <boost/asio/this_coro.hpp>
+
+#include "server/bridge/bridge_prewarm.hpp"
 #include "server/calls/call_registry.hpp"
 #include "server/http/form.hpp"
 #include "server/http/router.hpp"
+#include "server/twilio/create_call.hpp"
 #include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
@@ -18,13 +22,48 @@ net::awaitable<http_response> twiml(request_context& ctx) {
             co_return std::move(*refused);
         }
     }
-    std::vector<std::pair<std::string, std::string>> params;
+    twiml_parameters params;
     auto query = parse_form(ctx.query());
     if (!query) {
         co_return json_error(ctx.request, http::status::bad_request, "malformed query string");
     }
+    // ?mode=fork&dial=TARGET: the call goes on to TARGET while both tracks are copied to us.
+    std::string mode = "connect";
+    std::string dial;
     for (auto& field : *query) {
-        params.push_back(std::move(field));
+        if (field.first == "mode") {
+            mode = field.second;
+        } else if (field.first == "dial") {
+            dial = field.second;
+        } else if (field.first == parameters_id_name) {
+            co_return field_error(ctx.request, http::status::bad_request,
+                                  std::string(parameters_id_name) + " is reserved by callstream",
+                                  field.first);
+        } else {
+            params.push_back(std::move(field));
+        }
+    }
+    if (mode != "connect" && mode != "fork") {
+        co_return field_error(ctx.request, http::status::bad_request,
+                              "mode must be connect or fork", "mode");
+    }
+    if (mode == "fork") {
+        call_target_kind kind{};
+        std::string why;
+        if (dial.empty()) {
+            co_return field_error(ctx.request, http::status::bad_request,
+                                  "mode=fork needs dial: the number, sip: URI or client:identity "
+                                  "to connect the caller to",
+                                  "dial");
+        }
+        if (!parse_call_target(dial, kind, why)) {
+            co_return field_error(ctx.request, http::status::bad_request,
+                                  kind == call_target_kind::phone ? "dial must be " + why : why,
+                                  "dial");
+        }
+    } else if (!dial.empty()) {
+        co_return field_error(ctx.request, http::status::bad_request,
+                              "dial only applies with mode=fork", "dial");
     }
     if (ctx.request.method() == http::verb::post) {
         auto form = parse_form(ctx.request.body());
@@ -40,8 +79,28 @@ net::awaitable<http_response> twiml(request_context& ctx) {
             ctx.server.calls->on_webhook(*form); // an incoming call shows up in GET /calls
         }
     }
-    const std::string url = media_stream_url(ctx.server.public_base(ctx.request, ctx.tls));
-    co_return make_response(ctx.request, http::status::ok, connect_stream_twiml(url, params),
+    const std::string base = ctx.server.public_base(ctx.request, ctx.tls);
+    if (ctx.server.cfg.public_url.empty()) {
+        // The host comes from the request (Host / X-Forwarded-Host): anything but host[:port]
+        // would be written into the Stream URL and send Twilio somewhere else.
+        const auto scheme_end = base.find("://");
+        const std::string_view host =
+            std::string_view(base).substr(scheme_end == std::string::npos ? 0 : scheme_end + 3);
+        if (!is_host_port(host)) {
+            co_return json_error(ctx.request, http::status::bad_request,
+                                 "the Host (or X-Forwarded-Host) header must be host[:port]; "
+                                 "or start callstream with --public-url");
+        }
+    }
+    if (ctx.server.bridge) {
+        // Open the call's upstream while the phone rings (server/bridge/bridge_prewarm.hpp).
+        bridge::prewarm_for_twiml(*ctx.server.bridge, ctx.server.processors.default_app, params,
+                                  co_await net::this_coro::executor);
+    }
+    const std::string url = media_stream_url(base);
+    co_return make_response(ctx.request, http::status::ok,
+                            mode == "fork" ? fork_stream_twiml(url, params, dial)
+                                           : connect_stream_twiml(url, params),
                             "text/xml; charset=utf-8");
 }
 

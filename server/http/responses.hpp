@@ -1,5 +1,6 @@
 #pragma once
-// Namespace aliases and the request/response types every HTTP route uses.
+// Namespace aliases and the request/response types every HTTP route uses, and the builders for
+// plain-text and JSON error responses. Pure functions, any thread; they allocate the body.
 
 #include <string>
 #include <string_view>

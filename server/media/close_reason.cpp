@@ -30,6 +30,8 @@ std::string_view to_string(close_reason r) noexcept {
         return "bad_app";
     case close_reason::shutdown:
         return "shutdown";
+    case close_reason::upstream_failed:
+        return "upstream_failed";
     case close_reason::count_:
         break;
     }

@@ -22,6 +22,7 @@ enum class close_reason : std::uint8_t {
     websocket_error, // a WebSocket protocol violation Beast refused (1002)
     bad_app,         // 1008: unknown processor named in customParameters
     shutdown,        // 1001: server shutting down
+    upstream_failed, // the call's bridge upstream failed and its policy ended the stream
     count_
 };
 std::string_view to_string(close_reason r) noexcept;

@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "server/media/close_reason.hpp"
 
 namespace callstream::pipeline {
@@ -62,6 +64,9 @@ class stream_transport {
     // A callable any thread may call (e.g. a DSP worker): it posts the handler's on_wakeup() to
     // the transport's thread, and does nothing once the session has ended. Allocates; take it once.
     virtual std::function<void()> cross_thread_wakeup() = 0;
+    // The transport's network thread, for work that must run beside it (the call's bridge
+    // socket and timers).
+    virtual boost::asio::any_io_executor executor() = 0;
 
   protected:
     ~stream_transport() = default;
@@ -83,6 +88,10 @@ class stream_handler {
     // Another thread asked (media_session_handle::post_to_pipeline) to run `fn` on the
     // pipeline; ignore it when there is no running pipeline.
     virtual void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) = 0;
+    // Asked after each message: while true the transport stops reading the socket (TCP pushes
+    // back on the peer) and asks again every few milliseconds. For consumers that fall behind,
+    // e.g. a recorder taking a burst sent faster than real time.
+    virtual bool reading_paused() { return false; }
     // The session ended for `why`; release what the stream holds (files, registry entries).
     virtual void on_closed(close_reason why) = 0;
     // Names the stream in the transport's log lines (empty before start).

@@ -8,7 +8,11 @@
 #include "codec/base64.hpp"
 #include "pipeline/processor_factory.hpp"
 #include "server/app/log.hpp"
+#include "server/calls/call_parameter_store.hpp"
+#include "server/bridge/bridge_service.hpp"
+#include "server/bridge/stream_link.hpp"
 #include "server/calls/call_registry.hpp"
+#include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
 namespace {
@@ -30,6 +34,13 @@ thread_scratch& scratch() {
 twilio_stream::twilio_stream(std::shared_ptr<server_context> ctx) : ctx_(std::move(ctx)) {}
 
 twilio_stream::~twilio_stream() = default;
+
+void twilio_stream::on_wakeup() {
+    if (bridge_link_) {
+        bridge_link_->poll(); // what the bridge asked for from another thread
+    }
+    flush_pipeline();
+}
 
 void twilio_stream::on_open(stream_transport& transport,
                             std::weak_ptr<media_session_handle> handle) {
@@ -73,11 +84,18 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
             return;
         }
         stats.dtmf_in.fetch_add(1, std::memory_order_relaxed);
+        if (bridge_) {
+            bridge_->caller_dtmf(msg_.digit[0]);
+        }
         pipeline_->push_dtmf(msg_.digit[0]);
         flush_pipeline();
         return;
     case inbound_event::mark:
         if (!check_streaming()) {
+            return;
+        }
+        if (bridge_ && msg_.mark_name.starts_with(bridge::mark_prefix)) {
+            bridge_->caller_mark_echo(msg_.mark_name); // the bridge's own pacing mark
             return;
         }
         pipeline_->push_mark(msg_.mark_name);
@@ -86,6 +104,9 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
     case inbound_event::stop:
         if (!check_streaming()) {
             return;
+        }
+        if (bridge_) {
+            bridge_->caller_stop();
         }
         pipeline_->stop();
         flush_pipeline();
@@ -104,9 +125,6 @@ void twilio_stream::on_media() {
     if (!check_streaming()) {
         return;
     }
-    if (msg_.track == "outbound") {
-        return; // a <Start> stream's outbound track is what we sent; never echo it back
-    }
     auto& s = scratch();
     const std::size_t max_bytes = codec::base64_decoded_max_size(msg_.payload.size());
     if (s.ulaw.size() < max_bytes) {
@@ -117,9 +135,21 @@ void twilio_stream::on_media() {
         fail(close_code::bad_payload, "media.payload: " + ec.message(), close_reason::bad_base64);
         return;
     }
+    if (msg_.track == "outbound") {
+        // Only a receive-only (<Start>, both_tracks) stream carries it: what the call hears,
+        // recorded beside the caller. Never echoed: nothing is sent on such a stream.
+        if (info_.receive_only) {
+            pipeline_->push_outbound_track({s.ulaw.data(), n}, msg_.timestamp_ms);
+            flush_pipeline();
+        }
+        return;
+    }
     // The process total for /metrics; the per-stream count is the pipeline's (frames_in).
     ctx_->stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     const auto t0 = std::chrono::steady_clock::now();
+    if (bridge_) {
+        bridge_->caller_audio({s.ulaw.data(), n}, msg_.timestamp_ms); // upstream first: latency
+    }
     pipeline_->push_audio({s.ulaw.data(), n}, msg_.timestamp_ms);
     flush_pipeline();
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -135,6 +165,18 @@ void twilio_stream::on_start() {
         return;
     }
     info_ = std::move(parsed_start_);
+    // A call placed with more parameters than its TwiML could carry brings only their id:
+    // the stream gets them back here, before anything reads them.
+    if (ctx_->calls &&
+        resolve_stream_parameters(ctx_->calls->parameters(), info_.custom_parameters) ==
+            parameters_resolution::unknown_id) {
+        fail(close_code::policy,
+             "unknown " + std::string(parameters_id_name) +
+                 ": expired, already used, or kept "
+                 "by another instance",
+             close_reason::bad_app);
+        return;
+    }
     const std::string app(info_.parameter("app"));
     auto chain = pipeline::make_processor_chain(app, ctx_->processors);
     if (!chain.error.empty()) {
@@ -153,14 +195,21 @@ void twilio_stream::on_start() {
         // the transport calls on_wakeup() if the session still lives.
         pipeline_->set_output_ready(transport_->cross_thread_wakeup());
     }
+    if (chain.bridge_port && !start_bridge(chain.bridge_port)) {
+        return;
+    }
     writer_.set_stream_sid(info_.stream_sid);
     ctx_->sessions.set_stream_sid(registry_id_, info_.stream_sid, chain.play_control);
     state_ = state::streaming;
     const std::string_view app_name = app.empty() ? ctx_->processors.default_app : app;
     log(log_level::info, "stream_started",
-        {{"call_sid", info_.call_sid}, {"stream_sid", info_.stream_sid}, {"app", app_name}});
+        {{"call_sid", info_.call_sid},
+         {"stream_sid", info_.stream_sid},
+         {"app", app_name},
+         {"receive_only", info_.receive_only ? "yes" : "no"}});
     if (ctx_->calls) {
-        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name);
+        ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name,
+                                       info_.custom_parameters);
     }
     pipeline_->start(info_);
     flush_pipeline();
@@ -205,6 +254,13 @@ void twilio_stream::flush_pipeline() {
         return;
     }
     auto& stats = ctx_->stats;
+    if (info_.receive_only) {
+        // Twilio refuses anything sent on a unidirectional stream (error 31924): whatever the
+        // processors produce (echo, play) is drained and dropped.
+        pipeline_->drain([](const pipeline::outbound_event&) {});
+        count_pipeline_drops();
+        return;
+    }
     pipeline_->drain([&](const pipeline::outbound_event& ev) {
         std::string text = transport_->take_buffer();
         switch (ev.type) {
@@ -231,7 +287,50 @@ void twilio_stream::flush_pipeline() {
     count_pipeline_drops();
 }
 
+bool twilio_stream::start_bridge(const std::shared_ptr<pipeline::bridge_port>& port) {
+    std::string error;
+    const auto* upstream = ctx_->bridge->choose(info_.parameter("bridge"), error);
+    if (upstream == nullptr) {
+        fail(close_code::policy, error, close_reason::bad_app);
+        return false;
+    }
+    bridge_ = ctx_->bridge->adopt(info_.call_sid, *upstream);
+    if (!bridge_) {
+        bridge_ = bridge::call_bridge::create(ctx_->bridge, *upstream, transport_->executor(),
+                                              info_.call_sid);
+    }
+    ctx_->bridge->track(info_.call_sid, bridge_);
+    bridge_link_ = std::make_shared<bridge::stream_link>(
+        [this] {
+            if (pipeline_) {
+                pipeline_->push_wake(); // the bridge processor emits what the port holds
+                flush_pipeline();
+            }
+        },
+        [this](std::string reason) {
+            if (transport_ != nullptr) {
+                transport_->close_when_flushed(reason, close_reason::upstream_failed);
+            }
+        },
+        transport_->cross_thread_wakeup());
+    bridge::call_metadata call;
+    call.account_sid = info_.account_sid;
+    call.call_sid = info_.call_sid;
+    call.stream_sid = info_.stream_sid;
+    call.custom_parameters = info_.custom_parameters;
+    call.from = std::string(info_.parameter("From"));
+    call.to = std::string(info_.parameter("To"));
+    call.tracks = {"inbound"};
+    // The pipeline starts after this; the bridge's first audio waits in the port until then.
+    bridge_->caller_start(std::move(call), port, bridge_link_);
+    return true;
+}
+
 void twilio_stream::on_closed(close_reason why) {
+    if (bridge_) {
+        bridge_->caller_stop(); // a no-op after Twilio's stop
+        bridge_link_->detach();
+    }
     pipeline::pipeline_counters counters{};
     if (pipeline_) {
         if (state_ == state::streaming) {

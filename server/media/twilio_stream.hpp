@@ -10,6 +10,10 @@
 // Ownership: owned by its transport; owns the pipeline (and through it the processors).
 // Errors: a message that breaks the protocol closes the stream with 1007 or 1008 and a reason
 // naming the problem; other streams are unaffected. Nothing here throws.
+// Receive-only streams (start.tracks names "outbound": a <Start> stream, e.g. a forked call):
+// the outbound track goes to the processors (on_outbound_track) and nothing is ever sent.
+// Parameters: a callstream_parameters_id among the customParameters is replaced by the
+// parameters stored under it (server/calls/call_parameter_store.hpp); an unknown id closes 1008.
 
 #include <cstdint>
 #include <memory>
@@ -18,6 +22,11 @@
 #include "server/app/server_context.hpp"
 #include "server/media/stream_transport.hpp"
 #include "server/twilio/media_messages.hpp"
+
+namespace callstream::server::bridge {
+class call_bridge;
+class stream_link;
+} // namespace callstream::server::bridge
 
 namespace callstream::server {
 
@@ -28,8 +37,13 @@ class twilio_stream final : public stream_handler {
 
     void on_open(stream_transport& transport, std::weak_ptr<media_session_handle> handle) override;
     void on_text(std::string_view text, std::size_t capacity) override;
-    void on_wakeup() override { flush_pipeline(); }
+    void on_wakeup() override;
     void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) override;
+    // The pipeline's backpressure (pipeline/stream_pipeline.hpp: a recorder behind, a DSP
+    // worker's inbound ring filling).
+    bool reading_paused() override {
+        return pipeline_ && state_ == state::streaming && pipeline_->reading_paused();
+    }
     void on_closed(close_reason why) override;
     std::string_view log_id() const noexcept override { return info_.stream_sid; }
 
@@ -42,6 +56,8 @@ class twilio_stream final : public stream_handler {
     void fail(std::uint16_t code, std::string_view text, close_reason why);
     void flush_pipeline();
     void count_pipeline_drops();
+    // app=bridge (server/bridge/): opens or adopts the call's upstream; false refused the start.
+    bool start_bridge(const std::shared_ptr<pipeline::bridge_port>& port);
 
     std::shared_ptr<server_context> ctx_;
     stream_transport* transport_ = nullptr; // from on_open to on_closed; outlives this
@@ -54,6 +70,8 @@ class twilio_stream final : public stream_handler {
     std::unique_ptr<pipeline::stream_pipeline> pipeline_;
     outbound_writer writer_;
     std::uint64_t pipeline_dropped_ = 0; // pipeline drops already added to /metrics
+    std::shared_ptr<bridge::call_bridge> bridge_;
+    std::shared_ptr<bridge::stream_link> bridge_link_;
 };
 
 } // namespace callstream::server

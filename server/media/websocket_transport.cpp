@@ -45,7 +45,8 @@ class websocket_transport final : public stream_transport,
     websocket_transport(Stream&& stream, std::shared_ptr<server_context> ctx,
                         std::unique_ptr<stream_handler> handler)
         : ws_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
-          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()) {}
+          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()),
+          pause_timer_(ws_.get_executor()) {}
 
     net::awaitable<void> run(http_request req);
 
@@ -57,6 +58,7 @@ class websocket_transport final : public stream_transport,
     void close_when_flushed(std::string_view text, close_reason why) override;
     bool closing() const noexcept override { return closing_; }
     std::function<void()> cross_thread_wakeup() override;
+    net::any_io_executor executor() override { return ws_.get_executor(); }
 
     // media_session_handle
     void post_close(std::uint16_t code, std::string reason) override;
@@ -80,8 +82,9 @@ class websocket_transport final : public stream_transport,
     beast::flat_buffer buffer_;
     net::steady_timer close_timer_;
     net::steady_timer idle_timer_;
-    bool heard_from_peer_ = true; // any message or pong since the last idle tick
-    bool pinging_ = false;        // a keep-alive ping is out and unanswered
+    net::steady_timer pause_timer_; // paces reading_paused() checks while reading is held
+    bool heard_from_peer_ = true;   // any message or pong since the last idle tick
+    bool pinging_ = false;          // a keep-alive ping is out and unanswered
 
     bool closing_ = false;
     bool close_after_flush_ = false;
@@ -148,6 +151,12 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::rea
         stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
         handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
         buffer_.consume(buffer_.size());
+        // Backpressure instead of loss: while the handler's consumer is behind, leave the
+        // socket unread so TCP slows the sender.
+        while (!closing_ && handler_->reading_paused()) {
+            pause_timer_.expires_after(std::chrono::milliseconds(5));
+            co_await pause_timer_.async_wait(use_nothrow);
+        }
     }
 }
 

@@ -108,6 +108,19 @@ std::error_code parse_start(od::object start, pipeline::stream_info& info) {
             (key == "streamSid" ? info.stream_sid
              : key == "callSid" ? info.call_sid
                                 : info.account_sid) = s;
+        } else if (key == "tracks") {
+            // Only a <Start> (receive-only) stream can carry the outbound track: a
+            // <Connect> stream is always ["inbound"].
+            od::array tracks;
+            if (field.value().get_array().get(tracks)) {
+                return protocol_errc::bad_field;
+            }
+            for (auto track : tracks) {
+                if (track.get_string().get(s)) {
+                    return protocol_errc::bad_field;
+                }
+                info.receive_only = info.receive_only || s == "outbound";
+            }
         } else if (key == "customParameters") {
             od::object params;
             if (field.value().get_object().get(params)) {

@@ -1,5 +1,15 @@
 #pragma once
+// The twilio room: everything that speaks Twilio's formats and APIs, and no sockets of its own
+// except the REST client's.
+//   media_messages    the Media Streams JSON protocol (this file)
+//   signature         X-Twilio-Signature;  twiml  the TwiML we answer webhooks with
+//   rest_client       the Calls API over HTTPS;  create_call  the /make-call request and form
+// May include server/http (form encoding, types), codec/ and Boost; never server/media,
+// server/calls or server/app beyond log.hpp.
+//
 // The Twilio Media Streams protocol: parsing what Twilio sends, building what we send back.
+// Media payloads are base64 μ-law at 8 kHz, 20 ms (160 bytes) per message as Twilio sends them.
+// Errors: parse_inbound returns a protocol_errc naming the field; nothing throws.
 //
 // Parsing uses simdjson's on-demand API in one pass over the top-level object, so field order
 // does not matter. Views in `inbound_message` point into the parsed buffer and are valid until
@@ -46,7 +56,8 @@ struct inbound_message {
 };
 
 // Parses one text message. `json` must have `capacity - json.size() >= SIMDJSON_PADDING`
-// readable bytes after it. For a `start` message the stream description is copied into `start`.
+// readable bytes after it. For a `start` message the stream description is copied into `start`
+// (receive_only when start.tracks names "outbound": only <Start> streams carry that track).
 std::error_code parse_inbound(simdjson::ondemand::parser& parser, std::string_view json,
                               std::size_t capacity, inbound_message& out,
                               pipeline::stream_info& start);

@@ -195,7 +195,7 @@ class g711_sox : public ::testing::Test {
   protected:
     void SetUp() override {
         if (!test::have_tool("sox")) {
-            GTEST_SKIP() << "sox is not installed";
+            FAIL() << "sox is not installed: apt-get install sox";
         }
     }
 
@@ -316,7 +316,7 @@ TEST_F(g711_sox, encoder_matches_sox_on_every_16_bit_sample) {
 
 TEST_F(g711_sox, encoder_matches_sox_on_speech) {
     if (!test::have_tool("espeak-ng")) {
-        GTEST_SKIP() << "espeak-ng is not installed";
+        FAIL() << "espeak-ng is not installed: apt-get install espeak-ng";
     }
     const std::string wav = dir_.file("speech.wav");
     const std::string raw = dir_.file("speech.raw");

@@ -119,7 +119,7 @@ class ogg_opus : public ::testing::Test {
 
 TEST_F(ogg_opus, three_seconds_of_16_khz_sine_pass_opusinfo_and_read_back) {
     if (!test::have_tool("opusinfo")) {
-        GTEST_SKIP() << "opusinfo is not installed";
+        FAIL() << "opusinfo is not installed: apt-get install opus-tools";
     }
     const int rate_hz = 16000;
     const auto source = sine(rate_hz, 440.0, 3 * 16000, 10000.0);
@@ -171,7 +171,7 @@ TEST_F(ogg_opus, three_seconds_of_16_khz_sine_pass_opusinfo_and_read_back) {
 
 TEST_F(ogg_opus, speech_is_time_aligned_after_pre_skip) {
     if (!test::have_tool("espeak-ng") || !test::have_tool("sox")) {
-        GTEST_SKIP() << "espeak-ng/sox are not installed";
+        FAIL() << "espeak-ng/sox missing: apt-get install espeak-ng sox";
     }
     const std::string wav = dir_.file("speech.wav");
     const std::string raw16 = dir_.file("speech16.raw");
@@ -337,7 +337,7 @@ TEST_F(ogg_opus, torn_last_page_is_ignored) {
 // then dies by SIGKILL without finishing. The file must hold all but the last page delay.
 TEST_F(ogg_opus, recording_killed_by_sigkill_leaves_a_readable_file) {
     if (!test::have_tool("opusinfo")) {
-        GTEST_SKIP() << "opusinfo is not installed";
+        FAIL() << "opusinfo is not installed: apt-get install opus-tools";
     }
     const std::string path = dir_.file("killed.opus");
     const double written_s = 2.5;

@@ -130,7 +130,7 @@ TEST(opus, sine_round_trip_at_8_16_48_khz) {
 
 TEST(opus, speech_round_trip_at_8_16_48_khz) {
     if (!test::have_tool("espeak-ng") || !test::have_tool("sox")) {
-        GTEST_SKIP() << "espeak-ng/sox are not installed";
+        FAIL() << "espeak-ng/sox missing: apt-get install espeak-ng sox";
     }
     test::temp_dir dir;
     const std::string wav = dir.file("speech.wav");

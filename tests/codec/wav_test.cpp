@@ -118,7 +118,7 @@ class wav_sox : public ::testing::Test {
   protected:
     void SetUp() override {
         if (!test::have_tool("sox") || !test::have_tool("soxi")) {
-            GTEST_SKIP() << "sox/soxi are not installed";
+            FAIL() << "sox/soxi missing: apt-get install sox";
         }
     }
     std::string soxi(const std::string& option, const std::string& file) {

@@ -79,9 +79,21 @@ TEST_F(http_routes, twiml_rejects_a_malformed_form) {
 TEST_F(http_routes, media_stream_without_upgrade_is_426) {
     const auto res = http_request(server_->port(), "GET", "/media-stream");
     EXPECT_EQ(res.status, 426);
+    // RFC 9110 section 15.5.22: a 426 names the protocol to upgrade to.
+    ASSERT_EQ(res.headers.count("upgrade"), 1U);
+    EXPECT_EQ(res.headers.at("upgrade"), "websocket");
 }
 
 TEST_F(http_routes, websocket_upgrade_elsewhere_is_refused) {
+    // The handshake a WebSocket client sends, to a path that is not /media-stream.
+    const auto res = http_request(server_->port(), "GET", "/other", "",
+                                  {{"Connection", "Upgrade"},
+                                   {"Upgrade", "websocket"},
+                                   {"Sec-WebSocket-Version", "13"},
+                                   {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+    EXPECT_EQ(res.status, 404);
+    EXPECT_NE(res.body.find("/media-stream"), std::string::npos) << res.body;
+    // And a real client's upgrade fails rather than opening a stream.
     EXPECT_THROW(ws_client(server_->port(), false, "/other"), std::exception);
 }
 

@@ -11,15 +11,6 @@
 namespace callstream::testing {
 namespace {
 
-constexpr std::uint8_t fin = 0x80;
-constexpr std::uint8_t rsv1 = 0x40;
-constexpr std::uint8_t rsv2 = 0x20;
-constexpr std::uint8_t rsv3 = 0x10;
-constexpr std::uint8_t op_cont = 0x0;
-constexpr std::uint8_t op_text = 0x1;
-constexpr std::uint8_t op_close = 0x8;
-constexpr std::uint8_t op_ping = 0x9;
-
 std::string close_payload(int code, std::string_view reason = {}) {
     std::string p;
     p.push_back(static_cast<char>((code >> 8) & 0xFF));

@@ -34,6 +34,16 @@ struct ws_frame {
     std::string close_reason() const { return payload.size() > 2 ? payload.substr(2) : ""; }
 };
 
+// First header byte bits (RFC 6455 section 5.2): FIN, RSV1-3 and the opcodes.
+inline constexpr std::uint8_t fin = 0x80;
+inline constexpr std::uint8_t rsv1 = 0x40;
+inline constexpr std::uint8_t rsv2 = 0x20;
+inline constexpr std::uint8_t rsv3 = 0x10;
+inline constexpr std::uint8_t op_cont = 0x0;
+inline constexpr std::uint8_t op_text = 0x1;
+inline constexpr std::uint8_t op_close = 0x8;
+inline constexpr std::uint8_t op_ping = 0x9;
+
 // A client frame: `b0` is the first header byte (FIN, RSV1-3, opcode), the payload is masked
 // with a fixed key unless `masked` is false, and the length uses the shortest encoding.
 inline std::string make_frame(std::uint8_t b0, std::string_view payload, bool masked = true) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
+import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, runStream, startCallstream } from './twilio_support.mjs';
 import { makeCertificates, startStandin } from './twilio_standin.mjs';
 
 const certDir = makeCertificates();
@@ -89,26 +89,97 @@ describe('make-call against the Twilio stand-in', () => {
         assert.deepEqual(standin.violations, []);
     });
 
-    test('TwiML over 4000 characters is fetched from /twiml instead', async () => {
+    test('every new field reaches Twilio under its Twilio name', async () => {
+        standin.mode = 'ok';
+        let r = await makeCall(cs.base, {
+            to: '+14155551212', from: '+15017122661', send_digits: 'ww1234#', time_limit: 3600,
+            caller_id: '+15017122662', call_reason: 'Your order is ready', record: true,
+            recording_channels: 'dual', recording_track: 'outbound', trim: 'do-not-trim',
+            recording_status_callback: 'https://rec.example.com/done',
+            recording_status_callback_event: ['in-progress', 'completed', 'absent'],
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        let req = standin.requests.at(-1);
+        for (const [name, values] of [
+            ['SendDigits', ['ww1234#']], ['TimeLimit', ['3600']], ['CallerId', ['+15017122662']],
+            ['CallReason', ['Your order is ready']], ['Record', ['true']],
+            ['RecordingChannels', ['dual']], ['RecordingTrack', ['outbound']], ['Trim', ['do-not-trim']],
+            ['RecordingStatusCallback', ['https://rec.example.com/done']],
+            ['RecordingStatusCallbackEvent', ['in-progress', 'completed', 'absent']],
+        ]) {
+            assert.deepEqual(formValues(req, name), values, name);
+        }
+        assert.ok(req.body.includes('SendDigits=ww1234%23'), req.body);
+
+        r = await makeCall(cs.base, {
+            to: '+14155551212', from: '+15017122661', machine_detection: 'DetectMessageEnd',
+            machine_detection_timeout: 45, machine_detection_speech_threshold: 3000,
+            machine_detection_speech_end_threshold: 800, machine_detection_silence_timeout: 6000,
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        req = standin.requests.at(-1);
+        for (const [name, value] of [
+            ['MachineDetectionTimeout', '45'], ['MachineDetectionSpeechThreshold', '3000'],
+            ['MachineDetectionSpeechEndThreshold', '800'], ['MachineDetectionSilenceTimeout', '6000'],
+        ]) {
+            assert.deepEqual(formValues(req, name), [value], name);
+        }
+
+        r = await makeCall(cs.base, { to: 'client:agent_7', from: 'callstream', caller_id: 'client:bot' });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        req = standin.requests.at(-1);
+        assert.deepEqual(formValues(req, 'To'), ['client:agent_7']);
+        assert.deepEqual(formValues(req, 'CallerId'), ['client:bot']);
+
+        const sipTo = 'sip:alice@example.com;transport=tls;region=ie1?User-to-User=56a390f3%3Bencoding%3Dhex&X-Id=9';
+        r = await makeCall(cs.base, { to: sipTo });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        assert.deepEqual(formValues(standin.requests.at(-1), 'To'), [sipTo]);
+        assert.deepEqual(standin.violations, []);
+    });
+
+    test('20 parameters of 400 characters: kept here, the TwiML carries an id, the stream gets all 20', async () => {
         standin.mode = 'ok';
         const parameters = {};
-        for (let i = 0; i < 10; i++) {
-            parameters[`p${i}`] = 'v'.repeat(450);
+        for (let i = 0; i < 20; i++) {
+            parameters[`p${i}`] = `${i}:` + 'v&<"\'\t'.repeat(66).slice(0, 398 - String(i).length);
         }
-        const { status } = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661', parameters });
-        assert.equal(status, 201);
+        parameters.app = 'echo';
+        const { status, json } = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661', parameters });
+        assert.equal(status, 201, JSON.stringify(json));
         const req = standin.requests.at(-1);
-        assert.deepEqual(formValues(req, 'Twiml'), []);
-        const url = new URL(formValues(req, 'Url')[0]);
-        assert.equal(url.origin + url.pathname, `${PUBLIC_URL}/twiml`);
-        assert.equal(url.searchParams.get('p7'), 'v'.repeat(450));
-        // /twiml turns that query back into the same <Parameter>s.
+        assert.deepEqual(formValues(req, 'Url'), []);
+        const twiml = formValues(req, 'Twiml')[0];
+        assert.ok(twiml.length <= 4000, `${twiml.length} characters`);
+        for (const [name, value] of req.form) {
+            assert.ok(value.length <= 4000, `${name} is ${value.length} characters`);
+        }
+        assert.deepEqual(standin.violations, []);
+        // What Twilio would put in start.customParameters: the TwiML's <Parameter>s.
+        const custom = {};
+        for (const m of twiml.matchAll(/<Parameter name="([^"]*)" value="([^"]*)"\/>/g)) {
+            custom[m[1]] = m[2];
+        }
+        assert.deepEqual(Object.keys(custom), ['callstream_parameters_id']);
+        assert.match(custom.callstream_parameters_id, /^[0-9a-f]{32}$/);
+
         const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
-        const signature = getExpectedTwilioSignature(AUTH_TOKEN, `${PUBLIC_URL}/twiml${url.search}`, {});
-        const twimlRes = await fetch(`${cs.base}/twiml${url.search}`, { headers: { 'x-twilio-signature': signature } });
-        assert.equal(twimlRes.status, 200);
-        const twiml = await twimlRes.text();
-        assert.ok(twiml.includes(`<Parameter name="p7" value="${'v'.repeat(450)}"/>`));
+        const code = await runStream(cs.base, {
+            signature: getExpectedTwilioSignature(AUTH_TOKEN, 'wss://callstream.example.test/media-stream', {}),
+            callSid: json.call_sid, streamSid: 'MZ' + '7'.repeat(32), customParameters: custom,
+        });
+        assert.equal(code, 1000);
+        const call = await (await fetch(`${cs.base}/calls/${json.call_sid}`,
+            { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
+        assert.equal(call.streams.length, 1, JSON.stringify(call));
+        assert.deepEqual(call.streams[0].parameters, parameters);
+        assert.equal(call.streams[0].processors, 'echo');
+        // The id is taken once: a second stream bringing it learns nothing and is refused.
+        const again = await runStream(cs.base, {
+            signature: getExpectedTwilioSignature(AUTH_TOKEN, 'wss://callstream.example.test/media-stream', {}),
+            callSid: json.call_sid, streamSid: 'MZ' + '8'.repeat(32), customParameters: custom,
+        });
+        assert.equal(again, 1008);
     });
 
     test('keep-alive: consecutive calls reuse one TLS connection', async () => {
@@ -219,6 +290,40 @@ describe('make-call against the Twilio stand-in', () => {
             ['{"to":"+14155551212","parameters":{"app":5}}', 'parameters'],
             [`{"to":"+14155551212","parameters":{"k":"${'v'.repeat(500)}"}}`, 'parameters'],
             ['{"to":"+14155551212","status_callback_events":["answered","hungup"]}', 'status_callback_events'],
+            ['{"to":"+14155551212","from":"+15017122661","status_callback_events":[]}', 'status_callback_events'],
+            ['{"to":"+14155551212","from":"+15017122661","send_digits":"1234x"}', 'send_digits'],
+            [`{"to":"+14155551212","from":"+15017122661","send_digits":"${'1'.repeat(33)}"}`, 'send_digits'],
+            ['{"to":"+14155551212","from":"+15017122661","send_digits":"1","machine_detection":"Enable"}', 'send_digits'],
+            ['{"to":"+14155551212","from":"+15017122661","time_limit":0}', 'time_limit'],
+            ['{"to":"+14155551212","from":"+15017122661","time_limit":86401}', 'time_limit'],
+            ['{"to":"+14155551212","from":"+15017122661","caller_id":"someone"}', 'caller_id'],
+            [`{"to":"+14155551212","from":"+15017122661","call_reason":"${'r'.repeat(256)}"}`, 'call_reason'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"recording_channels":"quad"}', 'recording_channels'],
+            ['{"to":"+14155551212","from":"+15017122661","recording_channels":"dual"}', 'recording_channels'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"recording_track":"sideways"}', 'recording_track'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"trim":"trim"}', 'trim'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"recording_status_callback":"https://bad_host.example/x"}', 'recording_status_callback'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"recording_status_callback_event":["stopped"]}', 'recording_status_callback_event'],
+            ['{"to":"+14155551212","from":"+15017122661","record":true,"recording_status_callback_event":[]}', 'recording_status_callback_event'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_timeout":2}', 'machine_detection_timeout'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_timeout":60}', 'machine_detection_timeout'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_speech_threshold":999}', 'machine_detection_speech_threshold'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_speech_threshold":6001}', 'machine_detection_speech_threshold'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_speech_end_threshold":499}', 'machine_detection_speech_end_threshold'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_speech_end_threshold":5001}', 'machine_detection_speech_end_threshold'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_silence_timeout":1999}', 'machine_detection_silence_timeout'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection":"Enable","machine_detection_silence_timeout":10001}', 'machine_detection_silence_timeout'],
+            ['{"to":"+14155551212","from":"+15017122661","machine_detection_silence_timeout":5000}', 'machine_detection_silence_timeout'],
+            ['{"to":"client:has space"}', 'to'],
+            [`{"to":"client:${'c'.repeat(257)}"}`, 'to'],
+            ['{"to":"sip:a@b.example;region=moon"}', 'to'],
+            ['{"to":"sip:a@b.example?User-to-User=nothex"}', 'to'],
+            ['{"to":"sip:a@b.example?Contact=evil"}', 'to'],
+            ['{"to":"+14155551212","from":"+15017122661","parameters":{"callstream_parameters_id":"0123"}}', 'parameters'],
+            ['{"to":"+14155551212","from":"+15017122661","mode":"fork"}', 'dial'],
+            ['{"to":"+14155551212","from":"+15017122661","mode":"fork","dial":"555-1234"}', 'dial'],
+            ['{"to":"+14155551212","from":"+15017122661","dial":"+14155550000"}', 'dial'],
+            ['{"to":"+14155551212","from":"+15017122661","mode":"split","dial":"+14155550000"}', 'mode'],
         ];
         const requestsBefore = standin.requests.length;
         for (const [body, field] of cases) {
@@ -252,8 +357,8 @@ describe('make-call against the Twilio stand-in', () => {
         });
         assert.equal(unsigned.status, 403);
         const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
-        for (const [status, seq] of [['ringing', '1'], ['completed', '3'], ['in-progress', '2'], ['initiated', '0']]) {
-            const params = { CallSid: sid, AccountSid: ACCOUNT_SID, CallStatus: status, SequenceNumber: seq };
+        const sendStatus = async (callSid, status, seq) => {
+            const params = { CallSid: callSid, AccountSid: ACCOUNT_SID, CallStatus: status, SequenceNumber: seq };
             const res = await fetch(`${cs.base}/status`, {
                 method: 'POST',
                 headers: {
@@ -263,10 +368,22 @@ describe('make-call against the Twilio stand-in', () => {
                 body: new URLSearchParams(params),
             });
             assert.equal(res.status, 204);
+        };
+        const statusOf = async (callSid) =>
+            (await (await fetch(`${cs.base}/calls/${callSid}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()).status;
+        for (const [status, seq] of [['ringing', '1'], ['completed', '3'], ['in-progress', '2'], ['initiated', '0']]) {
+            await sendStatus(sid, status, seq);
         }
         const call = await (await fetch(`${cs.base}/calls/${sid}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
         assert.equal(call.status, 'completed');
         assert.equal(call.to, '+14155551212');
+        // The terminal status first, every earlier one after it: the call stays completed.
+        const second = (await makeCall(cs.base, { to: '+14155551213', from: '+15017122661' })).json.call_sid;
+        await sendStatus(second, 'completed', '3');
+        for (const [status, seq] of [['initiated', '0'], ['ringing', '1'], ['in-progress', '2']]) {
+            await sendStatus(second, status, seq);
+            assert.equal(await statusOf(second), 'completed', `after ${status} (${seq})`);
+        }
         const missing = await fetch(`${cs.base}/calls/CA${'f'.repeat(32)}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
         assert.equal(missing.status, 404);
     });
@@ -319,9 +436,36 @@ describe('make-call configuration', () => {
             [['--twilio-ca-file', '/nonexistent/ca.pem'], twilioEnv(), /cannot load CA certificates/],
             [[], twilioEnv({ TWILIO_API_KEY: 'SK' + '1'.repeat(32) }), /TWILIO_API_SECRET/],
             [[], twilioEnv({ TWILIO_ACCOUNT_SID: 'AC123' }), /TWILIO_ACCOUNT_SID must be/],
+            [[], twilioEnv({ TWILIO_ACCOUNT_SID: 'AC' + 'g'.repeat(32) }), /TWILIO_ACCOUNT_SID must be AC followed by 32 hex/],
+            [['--public-url', 'https://my_host.example.test'], twilioEnv(), /not a valid host name/],
             [['--twilio-timeout-ms', '0'], twilioEnv(), /--twilio-timeout-ms/],
         ]) {
             await assert.rejects(startCallstream(args, env), message, args.join(' '));
+        }
+    });
+
+    test('a --public-url port other than 443 is warned about at startup', async () => {
+        const cs = await startCallstream(['--public-url', 'https://callstream.example.test:8443'], twilioEnv());
+        assert.equal(await cs.stop(), 0, cs.logs());
+        assert.match(cs.logs(), /public_url_port.*8443/);
+        const quiet = await startCallstream(['--public-url', 'https://callstream.example.test:443'], twilioEnv());
+        assert.equal(await quiet.stop(), 0, quiet.logs());
+        assert.doesNotMatch(quiet.logs(), /public_url_port/);
+    });
+
+    test('without --public-url, a Host or X-Forwarded-Host that is not host[:port] gets 400', async () => {
+        const cs = await startCallstream([], {});
+        try {
+            const bad = await fetch(`${cs.base}/twiml`, { headers: { 'x-forwarded-host': 'a.com/../x?y=1#' } });
+            assert.equal(bad.status, 400);
+            assert.match((await bad.json()).error, /host\[:port\]/);
+            const underscore = await fetch(`${cs.base}/twiml`, { headers: { 'x-forwarded-host': 'a_b.example' } });
+            assert.equal(underscore.status, 400);
+            const good = await fetch(`${cs.base}/twiml`, { headers: { 'x-forwarded-host': 'abc.ngrok-free.app' } });
+            assert.equal(good.status, 200);
+            assert.match(await good.text(), /url="wss:\/\/abc\.ngrok-free\.app\/media-stream"/);
+        } finally {
+            assert.equal(await cs.stop(), 0, cs.logs());
         }
     });
 

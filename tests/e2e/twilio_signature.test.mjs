@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { API_TOKEN, AUTH_TOKEN, PUBLIC_URL, startCallstream } from './twilio_support.mjs';
+import { API_TOKEN, AUTH_TOKEN, PUBLIC_URL, runStream, startCallstream } from './twilio_support.mjs';
 
 const require = createRequire(process.env.NODE_PATH + '/');
 const twilio = require('twilio');
@@ -27,28 +27,6 @@ async function postForm(base, path, params, signature) {
         headers['x-twilio-signature'] = signature;
     }
     return fetch(base + path, { method: 'POST', headers, body: new URLSearchParams(params) });
-}
-
-// A signed stream that runs start..stop, so the call registry sees it begin and end.
-function runStream(base, signature, callSid, streamSid) {
-    return new Promise((resolve, reject) => {
-        const ws = new WebSocket(base.replace('http://', 'ws://') + '/media-stream',
-            { headers: { 'X-Twilio-Signature': signature } });
-        ws.on('open', () => {
-            ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
-            ws.send(JSON.stringify({
-                event: 'start', sequenceNumber: '1', streamSid,
-                start: {
-                    accountSid: voiceParams.AccountSid, streamSid, callSid, tracks: ['inbound'],
-                    customParameters: { app: 'echo' },
-                    mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-                },
-            }));
-            ws.send(JSON.stringify({ event: 'stop', sequenceNumber: '2', streamSid }));
-        });
-        ws.on('close', () => resolve());
-        ws.on('error', reject);
-    });
 }
 
 function upgrade(base, signature) {
@@ -166,8 +144,10 @@ describe('calls seen through webhooks and streams', () => {
             const res = await postForm(cs.base, '/twiml', params, sign(PUBLIC_URL + '/twiml', params));
             assert.equal(res.status, 200);
             const streamSid = 'MZ' + '8'.repeat(32);
-            await runStream(cs.base, sign(PUBLIC_URL.replace('https://', 'wss://') + '/media-stream', {}),
-                callSid, streamSid);
+            await runStream(cs.base, {
+                signature: sign(PUBLIC_URL.replace('https://', 'wss://') + '/media-stream', {}),
+                callSid, streamSid, customParameters: { app: 'echo' },
+            });
             // The session reports its end when it finishes, which may trail the close frame.
             let call;
             for (let i = 0; i < 100; i++) {

@@ -128,6 +128,9 @@ export async function startStandin({ accountSid, username, password, dir = undef
                 if (get('Twiml')[0] && get('Twiml')[0].length > 4000) {
                     standin.violations.push('Twiml over 4000 characters');
                 }
+                if (get('Url')[0] && get('Url')[0].length > 4000) {
+                    standin.violations.push('Url over 4000 characters');
+                }
                 const sid = 'CA' + hex(16);
                 return send(201, {
                     sid, account_sid: accountSid, status: 'queued', direction: 'outbound-api',

@@ -1,5 +1,8 @@
 // Starts the real callstream binary for end-to-end tests and finds the port it bound.
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+import { serverEnv } from './js/server.mjs';
 
 export const ACCOUNT_SID = 'AC' + '0123456789abcdef'.repeat(2);
 export const AUTH_TOKEN = 'test-auth-token-7f3a';
@@ -13,10 +16,8 @@ export function startCallstream(args, env = {}) {
     if (!bin) {
         throw new Error('CALLSTREAM_BIN is not set (run through ctest)');
     }
-    const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(
-        ([k]) => !k.startsWith('TWILIO_') && !k.startsWith('CALLSTREAM_')));
     const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...args], {
-        env: { ...cleanEnv, ...env },
+        env: serverEnv(env),
         stdio: ['ignore', 'ignore', 'pipe'],
     });
     let logs = '';
@@ -73,4 +74,27 @@ export async function makeCall(base, body, token = API_TOKEN) {
         json = { raw: text };
     }
     return { status: res.status, json };
+}
+
+// A stream that runs start..stop as Twilio would send it (signed with `signature` when given),
+// resolving with the close code the server sent.
+export function runStream(base, { signature, callSid, streamSid, customParameters = {}, accountSid = ACCOUNT_SID }) {
+    const WebSocket = createRequire(process.env.NODE_PATH + '/')('ws');
+    return new Promise((resolve, reject) => {
+        const headers = signature === undefined ? {} : { 'X-Twilio-Signature': signature };
+        const ws = new WebSocket(base.replace('http://', 'ws://') + '/media-stream', { headers });
+        ws.on('open', () => {
+            ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
+            ws.send(JSON.stringify({
+                event: 'start', sequenceNumber: '1', streamSid,
+                start: {
+                    accountSid, streamSid, callSid, tracks: ['inbound'], customParameters,
+                    mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+                },
+            }));
+            ws.send(JSON.stringify({ event: 'stop', sequenceNumber: '2', streamSid }));
+        });
+        ws.on('close', (code) => resolve(code));
+        ws.on('error', reject);
+    });
 }

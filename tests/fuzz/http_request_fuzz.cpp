@@ -1,6 +1,13 @@
 // libFuzzer harness for the HTTP request path: bytes -> Beast's request parser (with the
 // server's header and body limits) -> form decoding of query and body -> the router with every
 // route the server registers (run on an io_context, as a network thread would).
+//
+// The context is configured as a deployed server is (an API token, a public URL, Twilio
+// credentials), so the bearer-protected handlers (/make-call, /calls/{sid}/..., /streams/...)
+// are reached; the seeds carry "Authorization: Bearer secret". The Twilio REST base points at
+// a loopback port this process holds bound but never listens on: a request that passes
+// validation gets its connection refused at once, so the REST client's error path runs and
+// nothing leaves the machine.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -9,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
 
 #include "server/app/log.hpp"
@@ -21,9 +29,31 @@ namespace {
 
 using namespace callstream::server;
 
+// Bound, never listening: connecting to it is refused (RST) without a timeout.
+std::uint16_t refusing_port() {
+    static net::io_context ioc;
+    static net::ip::tcp::socket socket = [] {
+        net::ip::tcp::socket s(ioc);
+        s.open(net::ip::tcp::v4());
+        s.bind({net::ip::make_address_v4("127.0.0.1"), 0});
+        return s;
+    }();
+    return socket.local_endpoint().port();
+}
+
 server_context& context() {
     static const std::unique_ptr<server_context> ctx = [] {
         auto c = std::make_unique<server_context>();
+        c->cfg.api_token = "secret";
+        c->cfg.public_url = "https://fuzz.example";
+        c->cfg.account_sid = "AC00000000000000000000000000000000";
+        c->cfg.auth_token = "fuzz-auth-token";
+        c->cfg.twilio_from = "+15005550006";
+        c->cfg.twilio_api_base = "https://127.0.0.1:" + std::to_string(refusing_port());
+        c->cfg.twilio_timeout = std::chrono::milliseconds(200);
+        // Unsigned webhooks stay accepted, so /twiml and the status callback are fuzzed past
+        // the signature check (which a fuzzer could not forge anyway).
+        c->cfg.verify_signatures = false;
         c->routes = std::make_shared<router>();
         add_all_routes(*c);
         return c;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/dsp_pool.hpp"
+#include "tests/pipeline/wait_until.hpp"
 
 namespace callstream::pipeline {
 namespace {
@@ -36,16 +37,7 @@ class counting_task final : public dsp_task {
     std::thread::id* runner_; // written only by the worker that runs this task
 };
 
-template <typename Pred> bool wait_until(Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-}
+using callstream::test::wait_until;
 
 // Many producers schedule many tasks: every task sees all the work submitted before its last
 // schedule(), always on its one worker, and is deleted exactly once when both sides let go.

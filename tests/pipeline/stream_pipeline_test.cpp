@@ -13,23 +13,14 @@
 #include "pipeline/processor_factory.hpp"
 #include "pipeline/processors/echo.hpp"
 #include "pipeline/stream_pipeline.hpp"
+#include "tests/pipeline/wait_until.hpp"
 
 namespace callstream::pipeline {
 namespace {
 
 using bytes = std::vector<std::uint8_t>;
 
-// Polls `done` until it holds or 20 s pass (generous: TSan on a loaded 2-core machine).
-template <typename Pred> bool wait_until(Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-}
+using callstream::test::wait_until;
 
 // μ-law frames of a tone; byte 0x7F (negative zero, the one code that does not survive a
 // decode/encode round trip) is avoided so an 8 kHz echo must return the bytes unchanged.
@@ -513,6 +504,98 @@ TEST(stream_pipeline, inline_stop_runs_once_and_destruction_stops_a_started_stre
         p.start({});
     }
     EXPECT_EQ(u->stops.load(), 1);
+}
+
+// A processor whose consumer is behind (as the recorder's writer is during a burst): the
+// pipeline tells the network side to stop reading, and in DSP mode the worker holds the caller's
+// frames (none is processed, none dropped) until the backlog clears; then reading_paused()
+// resumes the worker and every frame comes through, in order.
+struct backlogging_echo final : processor {
+    std::atomic<bool>* behind;
+    explicit backlogging_echo(std::atomic<bool>* b) : behind(b) {}
+    void on_audio(const audio_frame& in, processor_output& out) override { out.send_audio(in); }
+    bool backlogged() const noexcept override { return behind->load(); }
+};
+
+TEST(stream_pipeline, a_backlogged_processor_pauses_reading_and_holds_frames_without_loss) {
+    for (const bool dsp : {false, true}) {
+        std::atomic<bool> behind{false};
+        dsp_pool pool(1);
+        stream_pipeline::processor_chain chain;
+        chain.push_back(std::make_unique<backlogging_echo>(&behind));
+        pipeline_options options;
+        options.dsp = dsp ? &pool : nullptr;
+        options.inbound_capacity = 64;
+        stream_pipeline p(std::move(chain), options);
+        p.start({});
+        const auto frames = tone_frames(40, 440.0);
+        collector out;
+        EXPECT_FALSE(p.reading_paused());
+        behind = true;
+        EXPECT_TRUE(p.reading_paused()) << "dsp " << dsp;
+        for (std::size_t i = 0; i < 10; ++i) {
+            p.push_audio(frames[i], static_cast<std::int64_t>(i * 20));
+        }
+        if (dsp) {
+            // The worker runs (start, then each push schedules it) but takes no caller frame.
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            EXPECT_EQ(p.counters().frames_in, 0U);
+            EXPECT_EQ(p.counters().inbound_depth, 10U);
+        }
+        behind = false;
+        EXPECT_FALSE(p.reading_paused()) << "dsp " << dsp;
+        for (std::size_t i = 10; i < frames.size(); ++i) {
+            p.push_audio(frames[i], static_cast<std::int64_t>(i * 20));
+        }
+        ASSERT_TRUE(wait_until([&] {
+            p.drain(out);
+            return out.media.size() == frames.size() * telephony_frame_samples;
+        })) << "dsp "
+            << dsp;
+        EXPECT_EQ(out.media, flatten(frames));
+        EXPECT_EQ(p.counters().inbound_dropped, 0U);
+        EXPECT_EQ(p.counters().frames_dropped, 0U);
+    }
+}
+
+// DSP mode: an inbound ring a quarter full pauses reading even without a backlogged processor
+// (a slow worker), long before the ring would drop.
+TEST(stream_pipeline, a_filling_inbound_ring_pauses_reading_before_it_drops) {
+    struct stuck_echo final : processor {
+        std::atomic<bool>* hold;
+        explicit stuck_echo(std::atomic<bool>* h) : hold(h) {}
+        void on_audio(const audio_frame& in, processor_output& out) override {
+            while (hold->load()) {
+                std::this_thread::yield(); // a worker that cannot keep up
+            }
+            out.send_audio(in);
+        }
+    };
+    dsp_pool pool(1);
+    std::atomic<bool> hold{true};
+    stream_pipeline::processor_chain chain;
+    chain.push_back(std::make_unique<stuck_echo>(&hold));
+    pipeline_options options;
+    options.dsp = &pool;
+    options.inbound_capacity = 64;
+    stream_pipeline p(std::move(chain), options);
+    p.start({});
+    const auto frames = tone_frames(40, 440.0);
+    std::size_t pushed = 0;
+    while (!p.reading_paused() && pushed < frames.size()) {
+        p.push_audio(frames[pushed], static_cast<std::int64_t>(pushed * 20));
+        ++pushed;
+    }
+    EXPECT_TRUE(p.reading_paused());
+    EXPECT_LE(pushed, 17U) << "paused at a quarter of 64 (plus the frame the worker holds)";
+    EXPECT_EQ(p.counters().inbound_dropped, 0U);
+    hold = false;
+    EXPECT_TRUE(wait_until([&] { return !p.reading_paused(); }));
+    collector out;
+    EXPECT_TRUE(wait_until([&] {
+        p.drain(out);
+        return out.media.size() == pushed * telephony_frame_samples;
+    }));
 }
 
 TEST(processor_factory, the_default_app_is_echo_and_the_default_resampler_parses) {

@@ -1,5 +1,8 @@
 // Form encoding, TwiML building, JSON escaping and configuration parsing.
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -109,11 +112,87 @@ TEST(config, bad_values_are_named) {
     EXPECT_FALSE(r.ok);
 }
 
+// The options as a user sees them, written out by hand (not taken from config_options(), which
+// --help is generated from): a flag added, renamed or dropped without updating this list, the
+// help text or the README's configuration table fails here.
 TEST(config, help_lists_every_option) {
+    const std::map<std::string, std::string> expected{
+        {"--host", "CALLSTREAM_HOST"},
+        {"--port", "CALLSTREAM_PORT"},
+        {"--threads", "CALLSTREAM_THREADS"},
+        {"--public-url", "CALLSTREAM_PUBLIC_URL"},
+        {"--tls-cert", "CALLSTREAM_TLS_CERT"},
+        {"--tls-key", "CALLSTREAM_TLS_KEY"},
+        {"--dsp-threads", "CALLSTREAM_DSP_THREADS"},
+        {"--resampler", "CALLSTREAM_RESAMPLER"},
+        {"--default-app", "CALLSTREAM_DEFAULT_APP"},
+        {"--recordings-dir", "CALLSTREAM_RECORDINGS_DIR"},
+        {"--prompts-dir", "CALLSTREAM_PROMPTS_DIR"},
+        {"--max-message-bytes", "CALLSTREAM_MAX_MESSAGE_BYTES"},
+        {"--outbox-bytes", "CALLSTREAM_OUTBOX_BYTES"},
+        {"--max-streams", "CALLSTREAM_MAX_STREAMS"},
+        {"--max-connections", "CALLSTREAM_MAX_CONNECTIONS"},
+        {"--http-header-bytes", "CALLSTREAM_HTTP_HEADER_BYTES"},
+        {"--http-body-bytes", "CALLSTREAM_HTTP_BODY_BYTES"},
+        {"--handshake-timeout", "CALLSTREAM_HANDSHAKE_TIMEOUT"},
+        {"--idle-timeout", "CALLSTREAM_IDLE_TIMEOUT"},
+        {"--shutdown-timeout", "CALLSTREAM_SHUTDOWN_TIMEOUT"},
+        {"--twilio-api-base", "TWILIO_API_BASE"},
+        {"--twilio-ca-file", "TWILIO_CA_FILE"},
+        {"--twilio-timeout-ms", "TWILIO_TIMEOUT_MS"},
+        {"--twilio-from", "TWILIO_FROM"},
+        {"--twilio-account-sid", "TWILIO_ACCOUNT_SID"},
+        {"--twilio-auth-token", "TWILIO_AUTH_TOKEN"},
+        {"--twilio-api-key", "TWILIO_API_KEY"},
+        {"--twilio-api-secret", "TWILIO_API_SECRET"},
+        {"--api-token", "CALLSTREAM_API_TOKEN"},
+        {"--no-verify-signatures", ""},
+        {"--log-level", "CALLSTREAM_LOG_LEVEL"},
+        {"--log-format", "CALLSTREAM_LOG_FORMAT"},
+        {"--help", ""},
+    };
     const std::string help = config_help();
-    for (const auto& opt : config_options()) {
-        EXPECT_NE(help.find(opt.name), std::string::npos) << opt.name;
+    // Each expected flag has a help line naming its environment variable.
+    std::map<std::string, std::string> listed; // flag -> its help line
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) {
+        const auto start = line.find_first_not_of(' ');
+        if (start == std::string::npos || line.compare(start, 2, "--") != 0) {
+            continue;
+        }
+        const auto end = line.find(' ', start);
+        listed[line.substr(start, end - start)] = line;
     }
+    for (const auto& [flag, env] : expected) {
+        const auto it = listed.find(flag);
+        ASSERT_NE(it, listed.end()) << flag << " missing from --help:\n" << help;
+        if (!env.empty()) {
+            EXPECT_NE(it->second.find("[" + env + "]"), std::string::npos) << it->second;
+        }
+    }
+    for (const auto& [flag, line] : listed) {
+        EXPECT_TRUE(expected.count(flag)) << "--help lists " << flag << ", not in this test's list";
+    }
+    // The README's configuration table names only real flags.
+    std::ifstream readme(std::string(CALLSTREAM_SOURCE_DIR) + "/README.md");
+    ASSERT_TRUE(readme) << "README.md not found";
+    int table_flags = 0;
+    for (std::string line; std::getline(readme, line);) {
+        if (line.rfind("| `--", 0) != 0) {
+            continue;
+        }
+        for (auto pos = line.find("`--"); pos != std::string::npos;
+             pos = line.find("`--", pos + 1)) {
+            const auto end = line.find('`', pos + 1);
+            const std::string flag = line.substr(pos + 1, end - pos - 1);
+            if (flag.back() == '*') {
+                continue; // "--twilio-*": the family, detailed in docs/calls.md
+            }
+            ++table_flags;
+            EXPECT_TRUE(expected.count(flag)) << "README lists " << flag;
+        }
+    }
+    EXPECT_GE(table_flags, 20) << "README's configuration table not found";
 }
 
 } // namespace

@@ -10,9 +10,14 @@
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
+
+extern char** environ; // POSIX: the process environment
 
 #ifndef CALLSTREAM_BIN
 #define CALLSTREAM_BIN "callstream"
@@ -30,6 +35,35 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
     std::vector<std::string> argv_s{CALLSTREAM_BIN, "--host", "127.0.0.1", "--port", "0",
                                     "--threads",    "2"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
+    // Extra flags for every server a test run starts (e.g. "--dsp-threads 2" for the
+    // ThreadSanitizer run of the e2e cases): space-separated, appended last so they win.
+    if (const char* extra = std::getenv("CALLSTREAM_TEST_SERVER_ARGS")) {
+        std::istringstream words(extra);
+        for (std::string w; words >> w;) {
+            argv_s.push_back(w);
+        }
+    }
+    // The child's environment: ours without TWILIO_* and CALLSTREAM_* (a developer's real
+    // credentials or settings must not change what a test sees), then `env`. Built before
+    // fork: the child only calls async-signal-safe functions.
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        if (entry.rfind("TWILIO_", 0) != 0 && entry.rfind("CALLSTREAM_", 0) != 0) {
+            env_s.emplace_back(entry);
+        }
+    }
+    env_s.insert(env_s.end(), env.begin(), env.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env_s) {
+        envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) {
         throw std::runtime_error("fork failed");
@@ -37,15 +71,7 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
     if (pid_ == 0) {
         ::dup2(fd, STDERR_FILENO);
         ::dup2(fd, STDOUT_FILENO);
-        for (auto& e : env) {
-            ::putenv(e.data());
-        }
-        std::vector<char*> argv;
-        for (auto& a : argv_s) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         std::_Exit(127);
     }
     ::close(fd);
@@ -78,6 +104,17 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
 server_process::~server_process() {
     if (running()) {
         stop(SIGKILL, std::chrono::seconds(5));
+    }
+    // Under the sanitizer builds the server reports into its log and keeps running (TSan) or
+    // dies (ASan, UBSan): either way the report must fail the test that started it.
+    const std::string text = log();
+    for (const char* marker : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                               "ERROR: LeakSanitizer", "runtime error:"}) {
+        if (const auto pos = text.find(marker); pos != std::string::npos) {
+            ADD_FAILURE() << "the server reported \"" << marker << "\":\n"
+                          << text.substr(pos > 2000 ? pos - 2000 : 0, 12000);
+            break;
+        }
     }
     std::remove(log_path_.c_str());
 }
@@ -165,22 +202,26 @@ bool have_program(const std::string& name) {
     return run_command("command -v " + name + " >/dev/null 2>&1") == 0;
 }
 
+void require_program(const std::string& name, const std::string& debian_package) {
+    if (!have_program(name)) {
+        throw std::runtime_error(name + " is not installed: apt-get install " + debian_package +
+                                 " (scripts/setup installs it)");
+    }
+}
+
 std::vector<std::uint8_t> make_speech_ulaw(const temp_dir& dir, double seconds) {
+    require_program("espeak-ng", "espeak-ng");
+    require_program("sox", "sox");
     const std::string wav = dir.file("speech.wav");
     const std::string ul = dir.file("speech.ul");
-    std::string make;
-    if (have_program("espeak-ng")) {
-        make = "espeak-ng -w " + wav +
-               " 'Thank you for calling. Your call is important to us. Please hold while we "
-               "connect you to the next available agent.' >/dev/null 2>&1";
-    } else {
-        make = "sox -n -r 8000 -c 1 " + wav + " synth " + std::to_string(seconds) +
-               " sine 300 sine 700 sine 1500 >/dev/null 2>&1";
-    }
+    const std::string make =
+        "espeak-ng -w " + wav +
+        " 'Thank you for calling. Your call is important to us. Please hold while we "
+        "connect you to the next available agent.' >/dev/null 2>&1";
     if (run_command(make) != 0 ||
         run_command("sox " + wav + " -r 8000 -c 1 -t ul " + ul + " trim 0 " +
                     std::to_string(seconds) + " >/dev/null 2>&1") != 0) {
-        throw std::runtime_error("could not make speech audio with espeak-ng/sox");
+        throw std::runtime_error("could not make speech audio with espeak-ng and sox");
     }
     return read_file(ul);
 }

@@ -14,8 +14,11 @@ namespace callstream::testing {
 
 class server_process {
   public:
-    // `args` are appended to: --host 127.0.0.1 --port 0 --threads 2. `env` entries are
-    // "NAME=value" added to the child's environment.
+    // `args` are appended to: --host 127.0.0.1 --port 0 --threads 2. The child gets this
+    // process's environment without any TWILIO_* or CALLSTREAM_* variable, plus `env`
+    // ("NAME=value" entries). CALLSTREAM_TEST_SERVER_ARGS (space-separated flags, read from
+    // this process's environment) is appended after `args`. Throws std::runtime_error if it does
+    // not log "listening" in 15 s.
     explicit server_process(std::vector<std::string> args = {}, std::vector<std::string> env = {});
     ~server_process();
     server_process(const server_process&) = delete;
@@ -61,8 +64,12 @@ std::vector<std::uint8_t> read_file(const std::string& path);
 std::string read_text_file(const std::string& path);
 bool have_program(const std::string& name);
 
-// Real speech (espeak-ng, or a sox chord when espeak-ng is missing) as 8 kHz μ-law bytes,
-// made with sox in `dir`.
+// Throws std::runtime_error naming the Debian package when `name` is not on PATH: a missing
+// tool fails the test, it never skips it.
+void require_program(const std::string& name, const std::string& debian_package);
+
+// Real speech (espeak-ng) as 8 kHz μ-law bytes, made with sox in `dir`; `seconds` long unless
+// the sentence is shorter. Throws (naming the package) when espeak-ng or sox is missing.
 std::vector<std::uint8_t> make_speech_ulaw(const temp_dir& dir, double seconds = 3.0);
 
 } // namespace callstream::testing

@@ -1,11 +1,20 @@
 // Starts the real callstream binary on a free port for JavaScript end-to-end tests.
 import { spawn } from 'node:child_process';
 
+// The environment a test server runs with: the caller's, minus every TWILIO_* and CALLSTREAM_*
+// variable (a developer's real credentials or settings must not change what a test sees), plus
+// `env`.
+export function serverEnv(env = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(
+    ([k]) => !k.startsWith('TWILIO_') && !k.startsWith('CALLSTREAM_')));
+  return { ...clean, ...env };
+}
+
 export async function startServer(args = [], env = {}) {
   const bin = process.env.CALLSTREAM_BIN;
   if (!bin) throw new Error('CALLSTREAM_BIN is not set (run through ctest)');
   const child = spawn(bin, ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...args], {
-    env: { ...process.env, ...env },
+    env: serverEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -1,0 +1,202 @@
+#include "server/bridge/audio_protocol.hpp"
+
+#include <charconv>
+#include <cstring>
+
+#include <simdjson.h>
+
+#include "codec/g711.hpp"
+#include "pipeline/audio_frame.hpp"
+#include "server/app/log.hpp"
+
+namespace callstream::server::bridge {
+namespace {
+
+simdjson::ondemand::parser& thread_parser() {
+    thread_local simdjson::ondemand::parser parser;
+    return parser;
+}
+
+constexpr std::string_view default_format = "l16-16000";
+
+bool parse_ms(std::string_view text, std::int64_t& out) {
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && ptr == text.data() + text.size() && out > 0;
+}
+
+audio_flow_options flow_from(const upstream_config& upstream) {
+    audio_flow_options flow;
+    if (parse_ms(upstream.option("xoff_ms"), flow.xoff_ms)) {
+        flow.xon_ms = flow.xoff_ms * 4 / 5;
+    }
+    parse_ms(upstream.option("xon_ms"), flow.xon_ms);
+    return flow;
+}
+
+} // namespace
+
+audio_protocol::audio_protocol(audio_format format, audio_flow_options flow)
+    : format_(format), flow_(flow) {
+    if (format_.encoding == audio_encoding::l16 && format_.rate_hz != pipeline::telephony_rate_hz) {
+        auto spec = pipeline::parse_resampler_spec(pipeline::default_resampler_spec);
+        upsampler_ =
+            pipeline::make_resampler(spec.spec, pipeline::telephony_rate_hz, format_.rate_hz);
+    }
+}
+
+audio_protocol::~audio_protocol() = default;
+
+void audio_protocol::send_control(bridge_actions& bridge) {
+    bridge.send_text(out_);
+    out_.clear();
+}
+
+// The start frame needs the call's metadata, which a pre-warmed connection does not have yet.
+void audio_protocol::on_open(bridge_actions& /*bridge*/) {}
+
+void audio_protocol::on_start(const call_metadata& call, bridge_actions& bridge) {
+    started_ = true;
+    call_sid_ = call.call_sid;
+    out_.clear();
+    append_audio_start(out_, call, format_);
+    send_control(bridge);
+}
+
+void audio_protocol::on_caller_audio(std::span<const std::uint8_t> ulaw,
+                                     std::int64_t /*timestamp_ms*/, bridge_actions& bridge) {
+    // Twilio sends 160 bytes; anything else is re-framed so the app always gets 20 ms.
+    while (!ulaw.empty()) {
+        const std::size_t take =
+            std::min(ulaw.size(), caller_partial_.size() - caller_partial_len_);
+        std::memcpy(caller_partial_.data() + caller_partial_len_, ulaw.data(), take);
+        caller_partial_len_ += take;
+        ulaw = ulaw.subspan(take);
+        if (caller_partial_len_ == caller_partial_.size()) {
+            caller_partial_len_ = 0;
+            send_frame(caller_partial_, bridge);
+        }
+    }
+    // Caller frames arrive every 20 ms: the clock on which a drained queue turns xon.
+    update_flow(bridge);
+}
+
+void audio_protocol::send_frame(std::span<const std::uint8_t, 160> ulaw, bridge_actions& bridge) {
+    if (format_.encoding == audio_encoding::pcmu) {
+        bridge.send_binary({ulaw.begin(), ulaw.end()});
+        return;
+    }
+    pcm8_.resize(ulaw.size());
+    codec::ulaw_decode(ulaw, pcm8_);
+    std::span<const std::int16_t> pcm = pcm8_;
+    if (upsampler_) {
+        pcm_.resize(pcm8_.size() * format_.rate_hz / pipeline::telephony_rate_hz);
+        pcm = {pcm_.data(), upsampler_->process(pcm8_, pcm_)};
+    }
+    std::vector<std::uint8_t> bytes;
+    bytes.reserve(pcm.size() * 2);
+    append_pcm16le(bytes, pcm);
+    bridge.send_binary(std::move(bytes));
+}
+
+void audio_protocol::on_dtmf(char digit, bridge_actions& bridge) {
+    append_audio_dtmf(out_, digit);
+    send_control(bridge);
+}
+
+void audio_protocol::on_mark_played(std::string_view name, bool cleared, bridge_actions& bridge) {
+    append_audio_mark(out_, name, cleared);
+    send_control(bridge);
+    update_flow(bridge);
+}
+
+void audio_protocol::on_stop(bridge_actions& bridge) {
+    if (started_) {
+        append_audio_stop(out_, "the caller's stream stopped");
+        send_control(bridge);
+    }
+}
+
+void audio_protocol::update_flow(bridge_actions& bridge) {
+    // Audio a clear dropped stays on the timeline, unheard: it does not count as queued.
+    const std::int64_t queued =
+        bridge.queued_end_ms() - std::max(bridge.heard_ms(), cleared_end_ms_);
+    if (!xoff_ && queued >= flow_.xoff_ms) {
+        xoff_ = true;
+        append_audio_flow(out_, true, static_cast<std::uint64_t>(queued));
+        send_control(bridge);
+    } else if (xoff_ && queued <= flow_.xon_ms) {
+        xoff_ = false;
+        append_audio_flow(out_, false,
+                          static_cast<std::uint64_t>(std::max<std::int64_t>(queued, 0)));
+        send_control(bridge);
+    }
+}
+
+void audio_protocol::on_upstream_text(std::string_view message, bridge_actions& bridge) {
+    if (auto ec = parse_audio_control(thread_parser(), message,
+                                      message.size() + simdjson::SIMDJSON_PADDING, control_)) {
+        bridge.fail(ec == audio_protocol_errc::bad_field ? "bad_event" : "invalid_json",
+                    ec.message());
+        return;
+    }
+    switch (control_.type) {
+    case audio_control_type::mark:
+        bridge.play_mark(std::string(control_.name));
+        break;
+    case audio_control_type::clear:
+        bridge.clear_playback();
+        cleared_end_ms_ = bridge.queued_end_ms();
+        pcm16le_.reset();
+        update_flow(bridge);
+        break;
+    case audio_control_type::hangup:
+        bridge.hangup(control_.reason.empty() ? std::string("the app hung up")
+                                              : "the app hung up: " + std::string(control_.reason));
+        break;
+    case audio_control_type::other:
+        log(log_level::debug, "bridge_audio_control_ignored",
+            {{"call_sid", call_sid_}, {"type", control_.type_name}});
+        break;
+    }
+}
+
+void audio_protocol::on_upstream_binary(std::span<const std::uint8_t> bytes,
+                                        bridge_actions& bridge) {
+    if (format_.encoding == audio_encoding::pcmu) {
+        bridge.play_ulaw(bytes);
+    } else {
+        pcm16le_.decode(bytes, pcm_);
+        bridge.play_pcm16(pcm_, format_.rate_hz);
+    }
+    update_flow(bridge);
+}
+
+std::unique_ptr<upstream_protocol> make_audio_protocol(const upstream_config& upstream) {
+    const auto format = parse_audio_format(upstream.option("format", default_format));
+    return std::make_unique<audio_protocol>(format.value_or(audio_format{}), flow_from(upstream));
+}
+
+std::string validate_audio_options(const upstream_config& upstream) {
+    for (const auto& [key, value] : upstream.options) {
+        const std::string flag = "--bridge-option " + upstream.name + "=" + key + "=" + value;
+        std::int64_t ms = 0;
+        if (key == "format") {
+            if (!parse_audio_format(value)) {
+                return flag + ": format is pcmu, l16-8000, l16-16000 or l16-24000";
+            }
+        } else if (key == "xoff_ms" || key == "xon_ms") {
+            if (!parse_ms(value, ms)) {
+                return flag + ": a positive number of milliseconds";
+            }
+        } else {
+            return flag + ": the audio protocol takes format, xoff_ms and xon_ms";
+        }
+    }
+    const auto flow = flow_from(upstream);
+    if (flow.xon_ms >= flow.xoff_ms) {
+        return "--bridge-option " + upstream.name + "=xon_ms: must be below xoff_ms";
+    }
+    return {};
+}
+
+} // namespace callstream::server::bridge

@@ -1,0 +1,48 @@
+#pragma once
+// The bridge's counters for GET /metrics (callstream_bridge_*). Relaxed atomics bumped on the
+// network threads; failures by reason sit behind a mutex (they are rare).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace callstream::server::bridge {
+
+struct bridge_metrics {
+    std::atomic<std::int64_t> active{0};      // calls with a live bridge
+    std::atomic<std::uint64_t> connects{0};   // upstream WebSockets opened
+    std::atomic<std::uint64_t> reconnects{0}; // of those, by the reconnect policy
+    std::atomic<std::uint64_t> frames_to_upstream{0};
+    std::atomic<std::uint64_t> bytes_to_upstream{0};
+    std::atomic<std::uint64_t> frames_from_upstream{0}; // 20 ms frames released to the caller
+    std::atomic<std::uint64_t> messages_from_upstream{0};
+    std::atomic<std::uint64_t> bytes_from_upstream{0};
+    std::atomic<std::uint64_t> caller_frames_dropped{0}; // over the not-ready buffer
+    std::atomic<std::uint64_t> port_dropped{0};
+    std::atomic<std::uint64_t> clears{0};
+    std::atomic<std::uint64_t> barge_ins{0};
+    std::atomic<std::uint64_t> truncations{0};
+    std::atomic<std::uint64_t> prewarm_opened{0};
+    std::atomic<std::uint64_t> prewarm_adopted{0};
+    std::atomic<std::uint64_t> prewarm_expired{0};
+
+    // Connect time (TCP + TLS + WebSocket handshake), ms buckets.
+    static constexpr std::array<std::uint64_t, 10> connect_bounds_ms{1,   5,   10,  25,   50,
+                                                                     100, 250, 500, 1000, 5000};
+    std::array<std::atomic<std::uint64_t>, connect_bounds_ms.size() + 1> connect_ms{};
+    std::atomic<std::uint64_t> connect_ms_sum{0};
+
+    void observe_connect_ms(std::uint64_t ms) noexcept;
+    void count_failure(std::string_view reason);
+    void render(std::string& out) const; // Prometheus text, appended
+
+  private:
+    mutable std::mutex failures_mutex_;
+    std::map<std::string, std::uint64_t, std::less<>> failures_;
+};
+
+} // namespace callstream::server::bridge

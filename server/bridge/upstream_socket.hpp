@@ -1,0 +1,82 @@
+#pragma once
+// One outbound WebSocket to an upstream application: ws:// or wss:// (OpenSSL, peer certificate
+// and host-name verification, SNI), request headers from configuration, an optional
+// subprotocol, a connect deadline covering DNS, TCP, TLS and the WebSocket handshake, a limit
+// on each message read, and a bounded write queue with one write in flight.
+//
+// Threading: everything runs on the executor given to create() (the call's network thread);
+// public methods must be called there. Events are delivered there too, to a weak_ptr: a socket
+// whose owner is gone closes quietly. The socket never blocks its thread, and a misbehaving
+// upstream can only ever cost its own call.
+//
+// Lifetime: held by shared_ptr by its owner and by its pending operations; close() starts the
+// close handshake (bounded by the connect timeout) and the object dies when the last operation
+// completes.
+//
+// Errors arrive once, as on_upstream_closed(label, detail), with label one of: bad_url,
+// resolve_failed, connect_failed, connect_timeout, tls_failed, handshake_failed,
+// bad_subprotocol, too_big, upstream_closed, upstream_lost, slow_upstream.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+namespace callstream::server::bridge {
+
+class upstream_socket_events {
+  public:
+    virtual ~upstream_socket_events() = default;
+    virtual void on_upstream_open() = 0;
+    // `data` is followed by at least SIMDJSON_PADDING readable bytes; valid during the call.
+    virtual void on_upstream_message(bool text, std::string_view data) = 0;
+    virtual void on_upstream_closed(std::string_view label, std::string detail) = 0;
+};
+
+struct upstream_target {
+    std::string url; // ws://… or wss://…
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string subprotocol; // empty: none requested
+    std::chrono::milliseconds connect_timeout{5000};
+    std::size_t max_message_bytes = 256 * 1024;
+    std::size_t max_outbox_bytes = 1024 * 1024;
+};
+
+class upstream_socket {
+  public:
+    virtual ~upstream_socket() = default;
+    // Starts connecting; events follow. `tls` is used for wss:// (must outlive the socket).
+    static std::shared_ptr<upstream_socket> create(boost::asio::any_io_executor executor,
+                                                   upstream_target target,
+                                                   std::shared_ptr<boost::asio::ssl::context> tls,
+                                                   std::weak_ptr<upstream_socket_events> events);
+    // Queues one message (text or binary). Before open it waits in the queue.
+    virtual void send(std::string data, bool text) = 0;
+    // Closes (normal closure) after the queued messages; no further events.
+    virtual void close() = 0;
+    virtual bool open() const noexcept = 0;
+    // Changes who receives events (pre-warm adoption); same thread.
+    virtual void set_events(std::weak_ptr<upstream_socket_events> events) = 0;
+    virtual boost::asio::any_io_executor executor() const = 0;
+};
+
+// The client TLS context for wss:// upstreams: TLS 1.2+, verify_peer against `ca_file` (PEM) or
+// the system store. Throws std::runtime_error naming the file when it cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> make_upstream_tls_context(const std::string& ca_file);
+
+struct parsed_ws_url {
+    bool tls = false;
+    std::string host;
+    std::string port;
+    std::string target; // path and query, at least "/"
+    std::string error;  // empty on success
+};
+parsed_ws_url parse_ws_url(std::string_view url);
+
+} // namespace callstream::server::bridge
