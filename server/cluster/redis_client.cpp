@@ -152,7 +152,7 @@ void redis_client::watch(std::uint64_t generation) {
             return;
         }
         if (self->ready_.load(std::memory_order_relaxed) && self->pending_.empty() &&
-            now - self->last_sent_ > self->options_.timeout / 2) {
+            now - self->last_sent_ > self->options_.timeout) {
             self->enqueue({"PING"}, nullptr);
         }
         self->watch(generation);
