@@ -1,5 +1,6 @@
 #include "server/bridge/audio_protocol.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -39,8 +40,10 @@ audio_protocol::audio_protocol(audio_format format, audio_flow_options flow)
     : format_(format), flow_(flow) {
     if (format_.encoding == audio_encoding::l16 && format_.rate_hz != pipeline::telephony_rate_hz) {
         auto spec = pipeline::parse_resampler_spec(pipeline::default_resampler_spec);
-        upsampler_ =
-            pipeline::make_resampler(spec.spec, pipeline::telephony_rate_hz, format_.rate_hz);
+        for (auto* track : {&inbound_, &outbound_}) {
+            track->upsampler =
+                pipeline::make_resampler(spec.spec, pipeline::telephony_rate_hz, format_.rate_hz);
+        }
     }
 }
 
@@ -57,27 +60,106 @@ void audio_protocol::on_open(bridge_actions& /*bridge*/) {}
 void audio_protocol::on_start(const call_metadata& call, bridge_actions& bridge) {
     started_ = true;
     call_sid_ = call.call_sid;
+    two_channels_ = std::ranges::find(call.tracks, "outbound") != call.tracks.end();
     out_.clear();
-    append_audio_start(out_, call, format_);
+    append_audio_start(out_, call, format_, channels());
     send_control(bridge);
 }
 
-void audio_protocol::on_caller_audio(std::span<const std::uint8_t> ulaw,
-                                     std::int64_t /*timestamp_ms*/, bridge_actions& bridge) {
-    // Twilio sends 160 bytes; anything else is re-framed so the app always gets 20 ms.
-    while (!ulaw.empty()) {
-        const std::size_t take =
-            std::min(ulaw.size(), caller_partial_.size() - caller_partial_len_);
-        std::memcpy(caller_partial_.data() + caller_partial_len_, ulaw.data(), take);
-        caller_partial_len_ += take;
-        ulaw = ulaw.subspan(take);
-        if (caller_partial_len_ == caller_partial_.size()) {
-            caller_partial_len_ = 0;
-            send_frame(caller_partial_, bridge);
-        }
-    }
+void audio_protocol::on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
+                                     bridge_actions& bridge) {
+    take_track(ulaw, timestamp_ms, inbound_, bridge);
     // Caller frames arrive every 20 ms: the clock on which a drained queue turns xon.
     update_flow(bridge);
+}
+
+void audio_protocol::on_outbound_audio(std::span<const std::uint8_t> ulaw,
+                                       std::int64_t timestamp_ms, bridge_actions& bridge) {
+    if (two_channels_) {
+        take_track(ulaw, timestamp_ms, outbound_, bridge);
+    }
+}
+
+void audio_protocol::take_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
+                                track_state& track, bridge_actions& bridge) {
+    if (two_channels_ && track.partial_len == 0) {
+        // Time this track did not cover (a late start, a lost message) is silence on its
+        // channel, so both channels stay on one clock.
+        ulaw_frame silence;
+        silence.fill(0xFF);
+        const std::int64_t gap = (timestamp_ms - track.next_ms) / audio_frame_ms;
+        for (std::int64_t i = 0; i < std::min<std::int64_t>(gap, max_track_skew_frames); ++i) {
+            track.queued.push_back(silence);
+        }
+        track.next_ms = std::max(track.next_ms, timestamp_ms);
+    }
+    track.next_ms += static_cast<std::int64_t>(ulaw.size() / 8);
+    // Twilio sends 160 bytes; anything else is re-framed so the app always gets 20 ms.
+    while (!ulaw.empty()) {
+        const std::size_t take = std::min(ulaw.size(), track.partial.size() - track.partial_len);
+        std::memcpy(track.partial.data() + track.partial_len, ulaw.data(), take);
+        track.partial_len += take;
+        ulaw = ulaw.subspan(take);
+        if (track.partial_len == track.partial.size()) {
+            track.partial_len = 0;
+            if (!two_channels_) {
+                send_frame(track.partial, bridge);
+                continue;
+            }
+            track.queued.push_back(track.partial);
+            send_pairs(bridge);
+        }
+    }
+}
+
+void audio_protocol::send_pairs(bridge_actions& bridge) {
+    ulaw_frame silence;
+    silence.fill(0xFF);
+    auto& in = inbound_.queued;
+    auto& out = outbound_.queued;
+    while ((!in.empty() && !out.empty()) || in.size() > max_track_skew_frames ||
+           out.size() > max_track_skew_frames) {
+        const ulaw_frame left = in.empty() ? silence : in.front();
+        const ulaw_frame right = out.empty() ? silence : out.front();
+        if (!in.empty()) {
+            in.pop_front();
+        }
+        if (!out.empty()) {
+            out.pop_front();
+        }
+        std::vector<std::uint8_t> bytes;
+        if (format_.encoding == audio_encoding::pcmu) {
+            bytes.resize(left.size() * 2);
+            for (std::size_t i = 0; i < left.size(); ++i) {
+                bytes[2 * i] = left[i];
+                bytes[2 * i + 1] = right[i];
+            }
+        } else {
+            const auto l = to_pcm(left, inbound_);
+            const auto r = to_pcm(right, outbound_);
+            pcm8_.resize(l.size() * 2);
+            for (std::size_t i = 0; i < l.size(); ++i) {
+                pcm8_[2 * i] = l[i];
+                pcm8_[2 * i + 1] = i < r.size() ? r[i] : 0;
+            }
+            bytes.reserve(pcm8_.size() * 2);
+            append_pcm16le(bytes, pcm8_);
+        }
+        bridge.send_binary(std::move(bytes));
+    }
+}
+
+std::span<const std::int16_t> audio_protocol::to_pcm(std::span<const std::uint8_t, 160> ulaw,
+                                                     track_state& track) {
+    track.pcm.resize(ulaw.size());
+    codec::ulaw_decode(ulaw, track.pcm);
+    if (!track.upsampler) {
+        return track.pcm;
+    }
+    pcm_.resize(track.pcm.size() * format_.rate_hz / pipeline::telephony_rate_hz);
+    const std::size_t n = track.upsampler->process(track.pcm, pcm_);
+    track.pcm.assign(pcm_.begin(), pcm_.begin() + static_cast<std::ptrdiff_t>(n));
+    return track.pcm;
 }
 
 void audio_protocol::send_frame(std::span<const std::uint8_t, 160> ulaw, bridge_actions& bridge) {
@@ -85,13 +167,7 @@ void audio_protocol::send_frame(std::span<const std::uint8_t, 160> ulaw, bridge_
         bridge.send_binary({ulaw.begin(), ulaw.end()});
         return;
     }
-    pcm8_.resize(ulaw.size());
-    codec::ulaw_decode(ulaw, pcm8_);
-    std::span<const std::int16_t> pcm = pcm8_;
-    if (upsampler_) {
-        pcm_.resize(pcm8_.size() * format_.rate_hz / pipeline::telephony_rate_hz);
-        pcm = {pcm_.data(), upsampler_->process(pcm8_, pcm_)};
-    }
+    const auto pcm = to_pcm(ulaw, inbound_);
     std::vector<std::uint8_t> bytes;
     bytes.reserve(pcm.size() * 2);
     append_pcm16le(bytes, pcm);

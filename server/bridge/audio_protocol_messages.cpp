@@ -62,7 +62,8 @@ std::optional<audio_format> parse_audio_format(std::string_view text) {
     return std::nullopt;
 }
 
-void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format) {
+void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format,
+                        std::uint32_t channels) {
     out += R"({"type":"start","version":1,)";
     append_field(out, "callSid", call.call_sid);
     append_field(out, "streamSid", call.stream_sid);
@@ -84,7 +85,9 @@ void append_audio_start(std::string& out, const call_metadata& call, const audio
     out += format.encoding == audio_encoding::pcmu ? R"("pcmu")" : R"("l16")";
     out += R"(,"sampleRate":)";
     append_number(out, format.rate_hz);
-    out += R"(,"channels":1},"frameMs":)";
+    out += R"(,"channels":)";
+    append_number(out, channels);
+    out += R"(},"frameMs":)";
     append_number(out, audio_frame_ms);
     out += '}';
 }

@@ -50,8 +50,9 @@ std::optional<audio_format> parse_audio_format(std::string_view text);
 // callstream -> app, each appended as one complete text frame.
 // {"type":"start","version":1,"callSid":…,"streamSid":…,"accountSid":…,"from":…,"to":…,
 //  "customParameters":{…},"format":{"encoding":"l16","sampleRate":16000,"channels":1},
-//  "frameMs":20}
-void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format);
+//  "frameMs":20}; channels 2 on a fork stream (both tracks interleaved, inbound first).
+void append_audio_start(std::string& out, const call_metadata& call, const audio_format& format,
+                        std::uint32_t channels = 1);
 // {"type":"mark","name":…,"cleared":false}: the audio the app sent before its mark has played;
 // "cleared":true when a clear dropped it first.
 void append_audio_mark(std::string& out, std::string_view name, bool cleared);

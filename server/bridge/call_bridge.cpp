@@ -132,19 +132,27 @@ void call_bridge::caller_start(call_metadata call, std::shared_ptr<pipeline::bri
 }
 
 void call_bridge::caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+    track_audio(ulaw, timestamp_ms, false);
+}
+
+void call_bridge::outbound_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+    track_audio(ulaw, timestamp_ms, true);
+}
+
+void call_bridge::track_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
+                              bool outbound) {
     if (!on_own_thread()) {
-        net::post(executor_, [self = shared_from_this(),
-                              copy = std::vector<std::uint8_t>(ulaw.begin(), ulaw.end()),
-                              timestamp_ms] { self->caller_audio(copy, timestamp_ms); });
+        net::post(executor_,
+                  [self = shared_from_this(),
+                   copy = std::vector<std::uint8_t>(ulaw.begin(), ulaw.end()), timestamp_ms,
+                   outbound] { self->track_audio(copy, timestamp_ms, outbound); });
         return;
     }
     if (stopped_ || ending_) {
         return;
     }
     if (started_ && !failing_ && pending_audio_.empty() && protocol_->ready()) {
-        ++frames_to_upstream_;
-        service_->stats().frames_to_upstream.fetch_add(1, std::memory_order_relaxed);
-        protocol_->on_caller_audio(ulaw, timestamp_ms, *this);
+        deliver_audio(ulaw, timestamp_ms, outbound);
         after_protocol();
         return;
     }
@@ -153,7 +161,19 @@ void call_bridge::caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t 
         pending_audio_.pop_front();
         service_->stats().caller_frames_dropped.fetch_add(1, std::memory_order_relaxed);
     }
-    pending_audio_.push_back({std::vector<std::uint8_t>(ulaw.begin(), ulaw.end()), timestamp_ms});
+    pending_audio_.push_back(
+        {std::vector<std::uint8_t>(ulaw.begin(), ulaw.end()), timestamp_ms, outbound});
+}
+
+void call_bridge::deliver_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
+                                bool outbound) {
+    if (outbound) {
+        protocol_->on_outbound_audio(ulaw, timestamp_ms, *this);
+        return;
+    }
+    ++frames_to_upstream_;
+    service_->stats().frames_to_upstream.fetch_add(1, std::memory_order_relaxed);
+    protocol_->on_caller_audio(ulaw, timestamp_ms, *this);
 }
 
 void call_bridge::caller_dtmf(char digit) {
@@ -282,9 +302,7 @@ void call_bridge::flush_pending_audio() {
     while (!pending_audio_.empty() && !failing_ && protocol_->ready()) {
         auto frame = std::move(pending_audio_.front());
         pending_audio_.pop_front();
-        ++frames_to_upstream_;
-        service_->stats().frames_to_upstream.fetch_add(1, std::memory_order_relaxed);
-        protocol_->on_caller_audio(frame.ulaw, frame.timestamp_ms, *this);
+        deliver_audio(frame.ulaw, frame.timestamp_ms, frame.outbound);
     }
 }
 

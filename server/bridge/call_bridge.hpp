@@ -73,6 +73,8 @@ class call_bridge final : public upstream_socket_events,
     void caller_start(call_metadata call, std::shared_ptr<pipeline::bridge_port> port,
                       std::weak_ptr<call_link> link);
     void caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
+    // A fork stream's outbound-track frame (μ-law 8 kHz), kept in order with caller_audio.
+    void outbound_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
     void caller_dtmf(char digit);
     // A mark echo whose name starts with mark_prefix.
     void caller_mark_echo(std::string_view name);
@@ -117,6 +119,7 @@ class call_bridge final : public upstream_socket_events,
     struct pending_audio {
         std::vector<std::uint8_t> ulaw;
         std::int64_t timestamp_ms;
+        bool outbound; // the fork's outbound track, not the caller
     };
     struct pending_mark {
         std::uint32_t id;
@@ -128,6 +131,9 @@ class call_bridge final : public upstream_socket_events,
     void connect();
     void start_protocol();
     void after_protocol();
+    void track_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms, bool outbound);
+    void deliver_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
+                       bool outbound);
     void flush_pending_audio();
     void pump();
     void notify_link();

@@ -117,6 +117,11 @@ class upstream_protocol {
     // One caller media message: μ-law 8 kHz (Twilio sends 160 bytes), media timestamp in ms.
     virtual void on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
                                  bridge_actions& bridge) = 0;
+    // One media message of the call's outbound track (a fork stream, start.tracks has
+    // "outbound"): what the call hears, μ-law 8 kHz, media timestamp in ms. Receive-only: nothing
+    // played into such a call reaches it. Protocols that carry one channel ignore it.
+    virtual void on_outbound_audio(std::span<const std::uint8_t> /*ulaw*/,
+                                   std::int64_t /*timestamp_ms*/, bridge_actions& /*bridge*/) {}
     virtual void on_dtmf(char digit, bridge_actions& bridge) = 0;
     // A mark from play_mark(): heard (cleared = false) or dropped by a clear (cleared = true).
     virtual void on_mark_played(std::string_view name, bool cleared, bridge_actions& bridge) = 0;

@@ -139,6 +139,9 @@ void twilio_stream::on_media() {
         // Only a receive-only (<Start>, both_tracks) stream carries it: what the call hears,
         // recorded beside the caller. Never echoed: nothing is sent on such a stream.
         if (info_.receive_only) {
+            if (bridge_) {
+                bridge_->outbound_audio({s.ulaw.data(), n}, msg_.timestamp_ms);
+            }
             pipeline_->push_outbound_track({s.ulaw.data(), n}, msg_.timestamp_ms);
             flush_pipeline();
         }
@@ -320,7 +323,10 @@ bool twilio_stream::start_bridge(const std::shared_ptr<pipeline::bridge_port>& p
     call.custom_parameters = info_.custom_parameters;
     call.from = std::string(info_.parameter("From"));
     call.to = std::string(info_.parameter("To"));
-    call.tracks = {"inbound"};
+    // A fork (receive-only) stream carries what the call hears too: protocols that can take it
+    // (audio: a second channel) get it through on_outbound_audio.
+    call.tracks = info_.receive_only ? std::vector<std::string>{"inbound", "outbound"}
+                                     : std::vector<std::string>{"inbound"};
     // The pipeline starts after this; the bridge's first audio waits in the port until then.
     bridge_->caller_start(std::move(call), port, bridge_link_);
     return true;

@@ -25,8 +25,14 @@ export function taggedFrame(tag) {
 }
 
 export class FakeTwilio {
-    constructor(port, { callSid, streamSid, params = {} }) {
+    // headers: extra upgrade headers (X-Twilio-Signature); tracks: start.tracks, e.g.
+    // ['inbound', 'outbound'] for a fork (receive-only) stream.
+    constructor(port, { callSid, streamSid, params = {}, headers = {}, accountSid = ACCOUNT,
+        tracks = ['inbound'] }) {
         this.url = `ws://127.0.0.1:${port}/media-stream`;
+        this.headers = headers;
+        this.accountSid = accountSid;
+        this.tracks = tracks;
         this.callSid = callSid;
         this.streamSid = streamSid;
         this.params = params;
@@ -45,14 +51,15 @@ export class FakeTwilio {
 
     open() {
         return new Promise((resolve, reject) => {
-            this.ws = new WebSocket(this.url);
+            this.ws = new WebSocket(this.url, { headers: this.headers });
             this.ws.on('open', () => {
                 this.send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
                 this.send({
                     event: 'start', sequenceNumber: String(++this.seq), streamSid: this.streamSid,
                     start: {
-                        accountSid: ACCOUNT, streamSid: this.streamSid, callSid: this.callSid,
-                        tracks: ['inbound'], customParameters: this.params,
+                        accountSid: this.accountSid, streamSid: this.streamSid,
+                        callSid: this.callSid, tracks: this.tracks,
+                        customParameters: this.params,
                         mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
                     },
                 });
@@ -109,7 +116,7 @@ export class FakeTwilio {
         this.stopAudio();
         this.send({
             event: 'stop', sequenceNumber: String(++this.seq), streamSid: this.streamSid,
-            stop: { accountSid: ACCOUNT, callSid: this.callSid },
+            stop: { accountSid: this.accountSid, callSid: this.callSid },
         });
     }
 

@@ -1,0 +1,154 @@
+// Calls placed through /make-call whose stream is bridged: the parameters kept on callstream's
+// side (too many for Twilio's TwiML, which then carries only callstream_parameters_id) reach the
+// upstream in start.customParameters, all of them, byte for byte. Twilio's Calls API is the
+// local HTTPS stand-in; the upstream is a bot written the way Twilio's Node samples are.
+// And a fork stream (both tracks, receive-only) bridged with the audio protocol: two channels.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, test } from 'node:test';
+
+import { startAudioBot } from './js/audio_standin_bot.mjs';
+import { FakeTwilio, sid, sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
+import { startTwilioBot } from './js/twilio_bot.mjs';
+import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
+import { makeCertificates, startStandin } from './twilio_standin.mjs';
+
+const STREAM_URL = 'wss://callstream.example.test/media-stream';
+
+describe('make-call with stored parameters, bridged', () => {
+    let standin;
+    let bot;
+    let cs;
+    before(async () => {
+        standin = await startStandin({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID,
+            password: AUTH_TOKEN, dir: makeCertificates() });
+        bot = await startTwilioBot({ echo: true });
+        cs = await startCallstream(['--public-url', PUBLIC_URL, '--twilio-api-base', standin.base,
+            '--twilio-ca-file', standin.caFile, '--bridge', `bot=${bot.url}`], {
+            TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+            CALLSTREAM_API_TOKEN: API_TOKEN, TWILIO_FROM: 'callstream',
+        });
+    });
+    after(async () => {
+        assert.equal(await cs.stop(), 0, cs.logs());
+        await bot.close();
+        await standin.close();
+    });
+
+    test('20 parameters of 400 characters reach the twilio-protocol upstream intact', async () => {
+        standin.mode = 'ok';
+        const parameters = { app: 'bridge', bridge: 'bot' };
+        for (let i = 0; i < 20; i++) {
+            // XML specials, quotes, TAB and non-ASCII: everything a TwiML round trip could spoil.
+            parameters[`p${i}`] = `${i}:` + 'v&<"\'\té'.repeat(60).slice(0, 398 - String(i).length);
+        }
+        const { status, json } = await makeCall(cs.base, { to: '+14155551212', from: '+15017122661',
+            parameters });
+        assert.equal(status, 201, JSON.stringify(json));
+        const req = standin.requests.at(-1);
+        assert.deepEqual(standin.violations, []);
+        const twiml = req.form.find(([k]) => k === 'Twiml')[1];
+        assert.ok(twiml.length <= 4000, `${twiml.length} characters`);
+        // What Twilio puts in start.customParameters: the TwiML's <Parameter>s, only the id.
+        const custom = {};
+        for (const m of twiml.matchAll(/<Parameter name="([^"]*)" value="([^"]*)"\/>/g)) {
+            custom[m[1]] = m[2];
+        }
+        assert.deepEqual(Object.keys(custom), ['callstream_parameters_id']);
+
+        const { getExpectedTwilioSignature } = createRequire(process.env.NODE_PATH + '/')('twilio');
+        const call = new FakeTwilio(cs.port, {
+            callSid: json.call_sid, streamSid: 'MZ' + '5'.repeat(32), params: custom,
+            accountSid: ACCOUNT_SID,
+            headers: { 'X-Twilio-Signature': getExpectedTwilioSignature(AUTH_TOKEN, STREAM_URL, {}) },
+        });
+        const before = bot.connections.length;
+        await call.open();
+        call.streamAudio();
+        await waitFor(() => call.received.length >= 10, 5000, 'audio echoed through the upstream');
+        call.stop();
+        await waitFor(() => call.closed !== null, 3000, 'stream closed');
+        assert.equal(call.closed.code, 1000, call.closed.reason);
+        const conn = bot.connections[before];
+        const start = conn.events.find((e) => e.event === 'start');
+        assert.ok(start, 'the upstream got start');
+        assert.equal(start.start.callSid, json.call_sid);
+        // Every stored parameter, and not the id that stood in for them.
+        assert.deepEqual(start.start.customParameters, parameters);
+        call.received.slice(0, 10).forEach((r, i) => assert.deepEqual(r.payload, taggedFrame(i)));
+        await sleep(50);
+    });
+});
+
+// A fork stream (<Start><Stream track="both_tracks">): the audio upstream gets both tracks as
+// two interleaved channels, and callstream sends nothing on the receive-only stream, even when
+// the app talks back.
+describe('fork stream bridged with the audio protocol', () => {
+    let bot;
+    let cs;
+    before(async () => {
+        bot = await startAudioBot();
+        bot.onConnection = (conn) => {
+            // A bot that answers at once: none of this may reach a receive-only call.
+            conn.sendAudio(Buffer.alloc(1600, 0x55));
+            conn.send({ type: 'mark', name: 'reply' });
+        };
+        cs = await startCallstream(['--bridge', `fork=${bot.url}`, '--bridge-protocol', 'fork=audio',
+            '--bridge-option', 'fork=format=pcmu']);
+    });
+    after(async () => {
+        assert.equal(await cs.stop(), 0, cs.logs());
+        await bot.close();
+    });
+
+    test('channels: 2, left = inbound and right = outbound byte for byte, nothing sent back',
+        async () => {
+            const call = new FakeTwilio(cs.port, {
+                callSid: sid('CA', 0xf0), streamSid: sid('MZ', 0xf0),
+                params: { app: 'bridge', bridge: 'fork' }, tracks: ['inbound', 'outbound'],
+            });
+            const outboundFrame = (i) => Buffer.alloc(160, 0x10 + (i % 0x60)).fill(0xa5, 80);
+            const FRAMES = 50;
+            const OUTBOUND_START = 5; // the dialled party's audio starts 100 ms later
+            await call.open();
+            let seq = 1;
+            const media = (track, chunk, ts, payload) => call.send({
+                event: 'media', sequenceNumber: String(++seq), streamSid: call.streamSid,
+                media: { track, chunk: String(chunk), timestamp: String(ts),
+                    payload: payload.toString('base64') },
+            });
+            for (let i = 0; i < FRAMES; i++) {
+                media('inbound', i + 1, i * 20, taggedFrame(i));
+                if (i >= OUTBOUND_START) {
+                    const o = i - OUTBOUND_START;
+                    media('outbound', o + 1, i * 20, outboundFrame(o));
+                }
+                await sleep(20);
+            }
+            await bot.waitFor(() => bot.connections[0]?.frames.length >= FRAMES, 'both tracks');
+            call.seq = seq;
+            call.stop();
+            await waitFor(() => call.closed !== null, 3000, 'stream closed');
+            const conn = bot.connections[0];
+            assert.equal(conn.start.format.channels, 2);
+            assert.equal(conn.start.format.encoding, 'pcmu');
+            assert.equal(conn.frames.length, FRAMES);
+            conn.frames.forEach((f, i) => {
+                assert.equal(f.length, 320, `frame ${i}: 20 ms of two channels`);
+                const left = Buffer.alloc(160);
+                const right = Buffer.alloc(160);
+                for (let s = 0; s < 160; s++) {
+                    left[s] = f[2 * s];
+                    right[s] = f[2 * s + 1];
+                }
+                assert.deepEqual(left, taggedFrame(i), `frame ${i} left`);
+                const expected = i < OUTBOUND_START ? Buffer.alloc(160, 0xff)
+                    : outboundFrame(i - OUTBOUND_START);
+                assert.deepEqual(right, expected, `frame ${i} right`);
+            });
+            // Nothing reached the simulated Twilio: no media, no mark, no clear.
+            assert.equal(call.received.length, 0);
+            assert.equal(call.violation, undefined);
+            assert.equal(call.closed.code, 1000, call.closed.reason);
+        });
+});
