@@ -92,10 +92,6 @@ class stream_handler {
     // Another thread asked (media_session_handle::post_to_pipeline) to run `fn` on the
     // pipeline; ignore it when there is no running pipeline.
     virtual void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) = 0;
-    // Asked after each message: while true the transport stops reading the socket (TCP pushes
-    // back on the peer) and asks again every few milliseconds. For consumers that fall behind,
-    // e.g. a recorder taking a burst sent faster than real time.
-    virtual bool reading_paused() { return false; }
     // The session ended for `why`; release what the stream holds (files, registry entries).
     virtual void on_closed(close_reason why) = 0;
     // Names the stream in the transport's log lines (empty before start).
