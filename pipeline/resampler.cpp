@@ -385,8 +385,10 @@ std::unique_ptr<resampler> make_resampler(const resampler_spec& spec, std::uint3
     }
     std::unique_ptr<resampler> r = make_backend(spec, input_rate_hz, output_rate_hz);
 
-    static std::mutex cache_mutex;
-    static std::vector<calibration> cache;
+    // Never destroyed: the recorder's writer thread (a static of its own, constructed before
+    // this cache) still makes resamplers while exit() runs static destructors.
+    static std::mutex& cache_mutex = *new std::mutex;
+    static std::vector<calibration>& cache = *new std::vector<calibration>;
     {
         std::lock_guard lock(cache_mutex);
         for (const calibration& c : cache) {
