@@ -12,11 +12,11 @@
 
 #include "server/app/log.hpp"
 #include "server/app/route_table.hpp"
-#include "server/cluster/cluster_node.hpp"
-#include "server/cluster/cluster_routes.hpp"
 #include "server/bridge/bridge_flags.hpp"
 #include "server/bridge/bridge_service.hpp"
 #include "server/calls/call_routes.hpp"
+#include "server/cluster/cluster_node.hpp"
+#include "server/cluster/cluster_routes.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
 #include "server/twilio/rest_client.hpp"
