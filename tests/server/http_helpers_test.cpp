@@ -172,15 +172,24 @@ TEST(config, help_lists_every_option) {
     };
     const std::string help = config_help();
     // Each expected flag has a help line naming its environment variable.
-    std::map<std::string, std::string> listed; // flag -> its help line
+    std::map<std::string, std::string> listed; // flag -> its help text (continuation lines too)
     std::istringstream lines(help);
+    std::string current;
     for (std::string line; std::getline(lines, line);) {
         const auto start = line.find_first_not_of(' ');
-        if (start == std::string::npos || line.compare(start, 2, "--") != 0) {
+        if (start == std::string::npos) {
+            current.clear();
+            continue;
+        }
+        if (line.compare(start, 2, "--") != 0) {
+            if (!current.empty()) {
+                listed[current] += " " + line.substr(start); // a long entry wraps
+            }
             continue;
         }
         const auto end = line.find(' ', start);
-        listed[line.substr(start, end - start)] = line;
+        current = line.substr(start, end - start);
+        listed[current] = line;
     }
     for (const auto& [flag, env] : expected) {
         const auto it = listed.find(flag);
