@@ -1,5 +1,7 @@
 #include "server/app/metrics.hpp"
 
+#include <type_traits>
+
 #include "pipeline/pipeline_stats.hpp"
 
 namespace callstream::server {
@@ -11,6 +13,22 @@ void latency_histogram::observe(std::uint64_t us) noexcept {
     }
     counts_[i].fetch_add(1, std::memory_order_relaxed);
     sum_us_.fetch_add(us, std::memory_order_relaxed);
+}
+
+void latency_histogram::add_to(latency_histogram& into) const noexcept {
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+        into.counts_[i].fetch_add(counts_[i].load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
+    }
+    into.sum_us_.fetch_add(sum_us_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+std::uint64_t latency_histogram::count() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& c : counts_) {
+        n += c.load(std::memory_order_relaxed);
+    }
+    return n;
 }
 
 void latency_histogram::render(std::string& out, std::string_view name,
@@ -31,6 +49,33 @@ void latency_histogram::render(std::string& out, std::string_view name,
     out += n + "_count " + std::to_string(cumulative) + "\n";
 }
 
+frame_counters& metrics::frames() noexcept {
+    // One cached shard per thread; a thread serving another metrics instance (tests run several
+    // servers in one process) takes a shard there.
+    struct cached {
+        const metrics* owner = nullptr;
+        frame_counters* shard = nullptr;
+    };
+    thread_local cached c;
+    if (c.owner != this) {
+        c.owner = this;
+        c.shard = &shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shard_count];
+    }
+    return *c.shard;
+}
+
+metrics::frame_totals metrics::frame_sums() const noexcept {
+    frame_totals t;
+    for (const auto& s : shards_) {
+        t.messages_in += s.messages_in.load(std::memory_order_relaxed);
+        t.bytes_in += s.bytes_in.load(std::memory_order_relaxed);
+        t.frames_in += s.frame_processing.count();
+        t.frames_out += s.frames_out.load(std::memory_order_relaxed);
+        t.bytes_out += s.bytes_out.load(std::memory_order_relaxed);
+    }
+    return t;
+}
+
 void metrics::count_close(close_reason r) noexcept {
     streams_closed[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -41,18 +86,28 @@ void metrics::count_http(std::string_view route, unsigned status) {
 }
 
 namespace {
+void metric_value(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, const std::string& value) {
+    const std::string n(name);
+    out += "# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " " + std::string(type) +
+           "\n" + n + " " + value + "\n";
+}
+
 template <typename Value>
 void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
             const Value& value) {
-    const std::string n(name);
-    out += "# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " " + std::string(type) +
-           "\n" + n + " " + std::to_string(value.load(std::memory_order_relaxed)) + "\n";
+    if constexpr (std::is_integral_v<Value>) {
+        metric_value(out, name, type, help, std::to_string(value));
+    } else {
+        metric_value(out, name, type, help, std::to_string(value.load(std::memory_order_relaxed)));
+    }
 }
 } // namespace
 
 std::string metrics::render_prometheus() const {
     std::string out;
     out.reserve(4096);
+    const frame_totals frames = frame_sums();
     metric(out, "callstream_streams_active", "gauge", "Media streams open now.", streams_active);
     metric(out, "callstream_connections_active", "gauge", "TCP connections open now.",
            connections_active);
@@ -66,11 +121,12 @@ std::string metrics::render_prometheus() const {
     metric(out, "callstream_streams_refused_total", "counter",
            "WebSocket upgrades refused because --max-streams was reached.", streams_refused);
     metric(out, "callstream_messages_in_total", "counter", "WebSocket messages received.",
-           messages_in);
+           frames.messages_in);
     metric(out, "callstream_messages_unknown_total", "counter",
            "Messages with an unknown event, ignored.", messages_unknown);
-    metric(out, "callstream_frames_in_total", "counter", "Media frames received.", frames_in);
-    metric(out, "callstream_frames_out_total", "counter", "Media frames sent.", frames_out);
+    metric(out, "callstream_frames_in_total", "counter", "Media frames received.",
+           frames.frames_in);
+    metric(out, "callstream_frames_out_total", "counter", "Media frames sent.", frames.frames_out);
     out += "# HELP callstream_frames_dropped_total Media frames dropped, by cause.\n"
            "# TYPE callstream_frames_dropped_total counter\n"
            "callstream_frames_dropped_total{cause=\"pipeline_full\"} " +
@@ -93,14 +149,18 @@ std::string metrics::render_prometheus() const {
     metric(out, "callstream_recordings_finished_total", "counter",
            "Recordings finished and flushed.", pipe.recordings_finished);
     metric(out, "callstream_bytes_in_total", "counter", "WebSocket payload bytes received.",
-           bytes_in);
+           frames.bytes_in);
     metric(out, "callstream_bytes_out_total", "counter", "WebSocket payload bytes sent.",
-           bytes_out);
+           frames.bytes_out);
     metric(out, "callstream_marks_out_total", "counter", "Mark messages sent.", marks_out);
     metric(out, "callstream_clears_out_total", "counter", "Clear messages sent.", clears_out);
     metric(out, "callstream_dtmf_in_total", "counter", "DTMF events received.", dtmf_in);
     metric(out, "callstream_signature_failures_total", "counter",
            "Requests refused for a bad X-Twilio-Signature.", signature_failures);
+    latency_histogram frame_processing;
+    for (const auto& s : shards_) {
+        s.frame_processing.add_to(frame_processing);
+    }
     frame_processing.render(out, "callstream_frame_processing_seconds",
                             "Time from a media message parsed to its echo queued.");
     {

@@ -3,6 +3,9 @@
 //
 // Counters are relaxed atomics bumped from any thread; HTTP counts (not per frame) sit behind
 // a mutex. Rendering takes a consistent-enough snapshot for monitoring, not an atomic one.
+// The counters every media frame bumps (frame_counters) are not shared: each network thread
+// adds to its own cache-line-aligned shard (metrics::frames()), and a scrape sums the shards, so
+// threads never write to a line another thread writes to.
 
 #include <array>
 #include <atomic>
@@ -23,6 +26,9 @@ class latency_histogram {
     static constexpr std::array<std::uint64_t, 12> bounds_us{1,   2,   5,   10,   20,   50,
                                                              100, 200, 500, 1000, 5000, 20000};
     void observe(std::uint64_t us) noexcept;
+    // Adds this histogram's counts into `into` (a scrape summing shards).
+    void add_to(latency_histogram& into) const noexcept;
+    std::uint64_t count() const noexcept;
     void render(std::string& out, std::string_view name, std::string_view help) const;
 
   private:
@@ -30,33 +36,51 @@ class latency_histogram {
     std::atomic<std::uint64_t> sum_us_{0};
 };
 
+// What every media frame counts, one block per network thread (see metrics::frames()).
+// Relaxed atomics: the owning thread adds, a scrape on any thread reads.
+// frames_in is not kept: every inbound media frame is one frame_processing observation.
+struct alignas(64) frame_counters {
+    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> frames_out{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    latency_histogram frame_processing;
+};
+
 struct metrics {
     std::atomic<std::int64_t> streams_active{0};
     std::atomic<std::int64_t> connections_active{0};
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(close_reason::count_)>
         streams_closed{};
-    std::atomic<std::uint64_t> streams_refused{0}; // over --max-streams
-    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> streams_refused{0};  // over --max-streams
     std::atomic<std::uint64_t> messages_unknown{0}; // unknown events, ignored
-    std::atomic<std::uint64_t> frames_in{0};
-    std::atomic<std::uint64_t> frames_out{0};
     std::atomic<std::uint64_t> frames_dropped_pipeline{
         0};                                               // the pipeline's outbound buffer was full
     std::atomic<std::uint64_t> frames_dropped_cleared{0}; // queued media discarded by a clear
     std::atomic<std::uint64_t> frames_dropped_closing{0}; // queued media abandoned at close
-    std::atomic<std::uint64_t> bytes_in{0};
-    std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> marks_out{0};
     std::atomic<std::uint64_t> clears_out{0};
     std::atomic<std::uint64_t> dtmf_in{0};
     std::atomic<std::uint64_t> signature_failures{0};
-    latency_histogram frame_processing;
+
+    // The calling thread's per-frame counters. Threads take shards round-robin on first use
+    // (per metrics instance); past shard_count threads two may share one, still correctly
+    // (every add is atomic), only no longer alone on the line.
+    frame_counters& frames() noexcept;
+    // The shards summed: what /metrics shows (and tests read).
+    struct frame_totals {
+        std::uint64_t messages_in = 0, bytes_in = 0, frames_in = 0, frames_out = 0, bytes_out = 0;
+    };
+    frame_totals frame_sums() const noexcept;
 
     void count_close(close_reason r) noexcept;
     void count_http(std::string_view route, unsigned status);
     std::string render_prometheus() const;
 
   private:
+    static constexpr std::size_t shard_count = 16;
+    std::array<frame_counters, shard_count> shards_{};
+    std::atomic<std::size_t> next_shard_{0};
     mutable std::mutex http_mutex_;
     std::map<std::pair<std::string, unsigned>, std::uint64_t> http_requests_;
 };

@@ -44,8 +44,8 @@ enum class message_kind : std::uint8_t { media, control };
 // What a stream handler may ask of its transport.
 class stream_transport {
   public:
-    // A cleared string to write the next message into, recycled from sent ones (no allocation
-    // in the steady state).
+    // A string to write the next message into, recycled from sent ones (no allocation in the
+    // steady state). It may hold an old message: the writer sets its size (resize or assign).
     virtual std::string take_buffer() = 0;
     // Queues one text message; at most one write is in flight. The outbox is bounded in bytes
     // (--outbox-bytes): over the bound the transport closes with 1008 (slow_consumer). Ignored

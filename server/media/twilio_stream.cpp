@@ -147,8 +147,8 @@ void twilio_stream::on_media() {
         }
         return;
     }
-    // The process total for /metrics; the per-stream count is the pipeline's (frames_in).
-    ctx_->stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    // The process total for /metrics is the frame_processing histogram's count (one
+    // observation per inbound frame); the per-stream count is the pipeline's (frames_in).
     const auto t0 = std::chrono::steady_clock::now();
     if (bridge_) {
         bridge_->caller_audio({s.ulaw.data(), n}, msg_.timestamp_ms); // upstream first: latency
@@ -157,7 +157,7 @@ void twilio_stream::on_media() {
     flush_pipeline();
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - t0);
-    ctx_->stats.frame_processing.observe(static_cast<std::uint64_t>(us.count()));
+    ctx_->stats.frames().frame_processing.observe(static_cast<std::uint64_t>(us.count()));
 }
 
 void twilio_stream::on_start() {
@@ -269,7 +269,7 @@ void twilio_stream::flush_pipeline() {
         switch (ev.type) {
         case pipeline::outbound_event::kind::media:
             writer_.media(ev.media(), text);
-            stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+            stats.frames().frames_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::media);
             return;
         case pipeline::outbound_event::kind::mark:

@@ -1,10 +1,14 @@
 #include "server/media/websocket_transport.hpp"
 
 #include <chrono>
-#include <deque>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -34,20 +38,86 @@ struct outbox_entry {
     message_kind kind = message_kind::control;
 };
 
+// The outbox: a ring of entries (FIFO) whose strings are swapped in and out rather than freed,
+// so a steady stream of messages allocates nothing (std::deque allocated a block every few
+// dozen messages). It grows, doubling, only past the deepest queue seen so far; --outbox-bytes
+// bounds that.
+class outbox_ring {
+  public:
+    bool empty() const noexcept { return count_ == 0; }
+    std::size_t size() const noexcept { return count_; }
+    outbox_entry& at(std::size_t i) noexcept { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+    outbox_entry& front() noexcept { return at(0); }
+    outbox_entry& back() noexcept { return at(count_ - 1); }
+
+    // Takes `text` into the ring and hands back the slot's previous string (cleared of meaning,
+    // capacity kept) for reuse.
+    void push_back(std::string& text, message_kind kind) {
+        if (count_ == slots_.size()) {
+            grow();
+        }
+        auto& slot = at(count_++);
+        std::swap(slot.text, text);
+        slot.kind = kind;
+    }
+    void pop_front() noexcept {
+        head_ = (head_ + 1) & (slots_.size() - 1);
+        --count_;
+    }
+    void pop_back() noexcept { --count_; }
+    void clear() noexcept { count_ = 0; }
+    // Keeps entries [0, first) and the entries from `first` on that `keep` accepts, in order.
+    template <typename Keep> void retain_from(std::size_t first, Keep keep) {
+        std::size_t out = first;
+        for (std::size_t i = first; i < count_; ++i) {
+            if (keep(at(i))) {
+                if (out != i) {
+                    std::swap(at(out), at(i));
+                }
+                ++out;
+            }
+        }
+        count_ = out;
+    }
+
+  private:
+    void grow() {
+        std::vector<outbox_entry> bigger(slots_.empty() ? 8 : slots_.size() * 2);
+        for (std::size_t i = 0; i < count_; ++i) {
+            bigger[i] = std::move(at(i));
+        }
+        slots_ = std::move(bigger);
+        head_ = 0;
+    }
+
+    std::vector<outbox_entry> slots_; // a power of two in size (or empty)
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+};
+
 // Templated on the stream (plain socket or TLS) rather than type-erased: Beast's websocket
 // stream is itself a template, and erasing it would put a virtual call and a heap-allocated
 // handler under every read and write; the handler above it is erased instead (one virtual call
 // per message, not per I/O operation).
+//
+// The socket and timers carry their executor's concrete type (io_context::executor_type for
+// plain WebSockets) rather than any_io_executor: every operation otherwise copies and destroys
+// a type-erased executor (about 5 % of a frame's CPU in the profile, bench/README.md).
 template <typename Stream>
 class websocket_transport final : public stream_transport,
                                   public media_session_handle,
                                   public std::enable_shared_from_this<websocket_transport<Stream>> {
   public:
+    using executor_type = typename websocket::stream<Stream>::executor_type;
+    using timer =
+        net::basic_waitable_timer<std::chrono::steady_clock,
+                                  net::wait_traits<std::chrono::steady_clock>, executor_type>;
+
     websocket_transport(Stream&& stream, std::shared_ptr<server_context> ctx,
                         std::unique_ptr<stream_handler> handler)
         : ws_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
           close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()),
-          pause_timer_(ws_.get_executor()) {}
+          pause_timer_(ws_.get_executor()), done_(ws_.get_executor()) {}
 
     net::awaitable<void> run(http_request req);
 
@@ -66,7 +136,10 @@ class websocket_transport final : public stream_transport,
     void post_to_pipeline(std::function<void(pipeline::stream_pipeline&)> fn) override;
 
   private:
-    net::awaitable<void> read_loop();
+    void do_read();
+    void on_read(const beast::error_code& ec, std::size_t bytes);
+    void do_pause();
+    void stop_reading();
     void on_read_error(const beast::error_code& ec);
     void start_close(const websocket::close_reason& cr);
     void arm_close_deadline();
@@ -81,18 +154,21 @@ class websocket_transport final : public stream_transport,
     std::shared_ptr<server_context> ctx_;
     std::unique_ptr<stream_handler> handler_;
     beast::flat_buffer buffer_;
-    net::steady_timer close_timer_;
-    net::steady_timer idle_timer_;
-    net::steady_timer pause_timer_; // re-asks reading_paused() while the stream holds reading
-    bool heard_from_peer_ = true;   // any message or pong since the last idle tick
-    bool pinging_ = false;          // a keep-alive ping is out and unanswered
+    timer close_timer_;
+    timer idle_timer_;
+    timer pause_timer_; // re-asks reading_paused() while the stream holds reading
+    timer done_;        // never expires: run() waits on it until reading stops (cancel)
+    bool reading_ = true;
+    frame_counters* frames_ = nullptr; // this network thread's /metrics shard
+    bool heard_from_peer_ = true;      // any message or pong since the last idle tick
+    bool pinging_ = false;             // a keep-alive ping is out and unanswered
 
     bool closing_ = false;
     bool close_after_flush_ = false;
     std::string close_after_flush_text_;
     std::optional<close_reason> reason_;
 
-    std::deque<outbox_entry> outbox_;
+    outbox_ring outbox_;
     std::vector<std::string> spare_;
     std::size_t outbox_bytes_ = 0;
     bool writing_ = false;
@@ -122,44 +198,79 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
         log(log_level::warn, "websocket_handshake_failed", {{"error", ec.message()}});
         co_return;
     }
+    frames_ = &ctx_->stats.frames();
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
-    co_await read_loop();
-    idle_timer_.cancel();
-    handler_->on_closed(reason_.value_or(close_reason::vanished));
+    // One long-lived read handler (do_read/on_read) rather than a coroutine resumed per
+    // message; this coroutine only waits for the reading to end. It holds the session (the
+    // caller's shared_ptr) until then, which is why the read handlers may capture `this`.
+    done_.expires_at(timer::time_point::max());
+    do_read();
+    while (reading_) {
+        (void)co_await done_.async_wait(use_nothrow);
+    }
 }
 
-template <typename Stream> net::awaitable<void> websocket_transport<Stream>::read_loop() {
-    auto& stats = ctx_->stats;
-    while (!closing_ && !close_after_flush_) {
-        auto [ec, bytes] = co_await ws_.async_read(buffer_, use_nothrow);
-        if (ec) {
-            on_read_error(ec);
-            co_return;
-        }
-        heard_from_peer_ = true;
-        if (!ws_.got_text()) {
-            close(close_code::unsupported_data,
-                  "binary frames are not part of the Twilio protocol; send JSON text",
-                  close_reason::binary_frame);
-            co_return;
-        }
-        // simdjson reads up to SIMDJSON_PADDING bytes past the message; make them exist.
-        buffer_.prepare(simdjson::SIMDJSON_PADDING);
-        const auto data = buffer_.data();
-        const std::string_view text(static_cast<const char*>(data.data()), data.size());
-        stats.messages_in.fetch_add(1, std::memory_order_relaxed);
-        stats.bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
-        handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
-        buffer_.consume(buffer_.size());
-        // Backpressure: while the stream's consumer is behind, leave the socket unread so TCP
-        // slows the sender (a burst after a network stall) rather than anything being dropped.
-        while (!closing_ && handler_->reading_paused()) {
-            heard_from_peer_ = true; // we are the one not reading; the idle timer must not cut
-            pause_timer_.expires_after(std::chrono::milliseconds(5));
-            (void)co_await pause_timer_.async_wait(use_nothrow);
-        }
+template <typename Stream> void websocket_transport<Stream>::do_read() {
+    ws_.async_read(buffer_,
+                   [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+}
+
+// The session's end, on the read handler that saw it (as the read loop's end was): the stream
+// hears on_closed before anything else queued on this thread runs.
+template <typename Stream> void websocket_transport<Stream>::stop_reading() {
+    reading_ = false;
+    idle_timer_.cancel();
+    handler_->on_closed(reason_.value_or(close_reason::vanished));
+    done_.cancel(); // run() returns; pending handlers hold the session from here
+}
+
+template <typename Stream>
+void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size_t) {
+    if (ec) {
+        on_read_error(ec);
+        stop_reading();
+        return;
     }
+    heard_from_peer_ = true;
+    if (!ws_.got_text()) {
+        close(close_code::unsupported_data,
+              "binary frames are not part of the Twilio protocol; send JSON text",
+              close_reason::binary_frame);
+        stop_reading();
+        return;
+    }
+    // simdjson reads up to SIMDJSON_PADDING bytes past the message; make them exist.
+    buffer_.prepare(simdjson::SIMDJSON_PADDING);
+    const auto data = buffer_.data();
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    frames_->messages_in.fetch_add(1, std::memory_order_relaxed);
+    frames_->bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
+    handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
+    buffer_.consume(buffer_.size());
+    if (closing_ || close_after_flush_) {
+        stop_reading();
+        return;
+    }
+    do_pause();
+}
+
+// Backpressure: while the stream's consumer is behind, leave the socket unread so TCP slows
+// the sender (a burst after a network stall) rather than anything being dropped.
+template <typename Stream> void websocket_transport<Stream>::do_pause() {
+    if (!handler_->reading_paused()) {
+        do_read();
+        return;
+    }
+    heard_from_peer_ = true; // we are the one not reading; the idle timer must not cut
+    pause_timer_.expires_after(std::chrono::milliseconds(5));
+    pause_timer_.async_wait([this](const beast::error_code&) {
+        if (closing_) {
+            stop_reading();
+            return;
+        }
+        do_pause();
+    });
 }
 
 template <typename Stream>
@@ -195,9 +306,11 @@ template <typename Stream> std::string websocket_transport<Stream>::take_buffer(
     return s;
 }
 
+// A recycled string keeps its old contents: the writer sets the size it needs, and a media
+// message is the same length as the one before it, so its resize() neither allocates nor
+// zero-fills (clearing here made every resize fill ~300 bytes before base64 overwrote them).
 template <typename Stream> void websocket_transport<Stream>::recycle(std::string&& s) {
-    if (spare_.size() < 8) {
-        s.clear();
+    if (spare_.size() < 8 && s.capacity() > 0) {
         spare_.push_back(std::move(s));
     }
 }
@@ -211,7 +324,8 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
         return;
     }
     outbox_bytes_ += text.size();
-    outbox_.push_back({std::move(text), kind});
+    outbox_.push_back(text, kind);
+    recycle(std::move(text)); // the ring slot's previous string
     if (outbox_bytes_ > ctx_->cfg.outbox_bytes) {
         close(close_code::policy,
               "slow consumer: outbound queue over " + std::to_string(ctx_->cfg.outbox_bytes) +
@@ -227,16 +341,14 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
 template <typename Stream> std::size_t websocket_transport<Stream>::drop_queued_media() {
     std::size_t dropped = 0;
     // The front entry is the one handed to async_write while writing_: it must stay alive.
-    for (auto it = outbox_.begin() + (writing_ ? 1 : 0); it != outbox_.end();) {
-        if (it->kind == message_kind::media) {
-            ++dropped;
-            outbox_bytes_ -= it->text.size();
-            recycle(std::move(it->text));
-            it = outbox_.erase(it);
-        } else {
-            ++it;
+    outbox_.retain_from(writing_ ? 1 : 0, [&](const outbox_entry& e) {
+        if (e.kind != message_kind::media) {
+            return true;
         }
-    }
+        ++dropped;
+        outbox_bytes_ -= e.text.size();
+        return false;
+    });
     return dropped;
 }
 
@@ -353,15 +465,14 @@ template <typename Stream>
 void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::size_t bytes) {
     writing_ = false;
     outbox_bytes_ -= outbox_.front().text.size();
-    recycle(std::move(outbox_.front().text));
-    outbox_.pop_front();
+    outbox_.pop_front(); // the slot keeps its string for the next message
     if (ec) {
         // The read side sees the broken connection and ends the session.
         outbox_.clear();
         outbox_bytes_ = 0;
         return;
     }
-    ctx_->stats.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    frames_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
     if (closing_) {
         return;
     }
@@ -403,6 +514,9 @@ void websocket_transport<Stream>::post_to_pipeline(
     });
 }
 
+// The plain socket a WebSocket runs on: bound to its io_context's own executor type.
+using plain_socket = net::basic_stream_socket<net::ip::tcp, net::io_context::executor_type>;
+
 } // namespace
 
 template <typename Stream>
@@ -412,8 +526,27 @@ net::awaitable<void> run_websocket_transport(Stream stream, http_request req,
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         // Plain WebSocket runs on the bare socket: tcp_stream's per-operation timer
         // bookkeeping is not needed once the session keeps its own deadlines.
+        net::ip::tcp::socket socket = stream.release_socket();
+        // Every connection the server accepts lives on an io_context; rebind its descriptor to
+        // a socket of the concrete executor type (no type-erased executor per operation).
+        if (const auto* ex =
+                socket.get_executor().template target<net::io_context::executor_type>()) {
+            beast::error_code ec;
+            const auto endpoint = socket.local_endpoint(ec);
+            if (!ec) {
+                auto& ioc = ex->context();
+                const auto fd = socket.release(ec);
+                if (ec) {
+                    co_return; // the descriptor is still the old socket's: it closes it
+                }
+                auto session = std::make_shared<websocket_transport<plain_socket>>(
+                    plain_socket(ioc, endpoint.protocol(), fd), std::move(ctx), std::move(handler));
+                co_await session->run(std::move(req));
+                co_return;
+            }
+        }
         auto session = std::make_shared<websocket_transport<net::ip::tcp::socket>>(
-            stream.release_socket(), std::move(ctx), std::move(handler));
+            std::move(socket), std::move(ctx), std::move(handler));
         co_await session->run(std::move(req));
     } else {
         auto session = std::make_shared<websocket_transport<Stream>>(

@@ -7,8 +7,12 @@
 // Threading: everything runs on the executor of the connection's io_context (one network
 // thread); other threads reach the session only through media_session_handle (it posts) or a
 // cross_thread_wakeup() callable.
-// Ownership: the session owns `handler`; the session itself is owned by its pending operations
-// (the read coroutine and the write, timer and close handlers hold shared_ptrs).
+// Ownership: the session owns `handler`; the session itself is owned by the coroutine this
+// returns until reading ends (the read handler, do_read/on_read, runs on that), then by its
+// pending operations (write, timer and close handlers hold shared_ptrs).
+// Per frame: one read handler (no coroutine frame), the socket and timers on the concrete
+// io_context executor (plain ws), counters on this thread's metrics shard, and an outbox ring
+// that reuses its strings (no allocation in the steady state).
 // Limits (from config): messages over --max-message-bytes are refused with 1009; an outbox over
 // --outbox-bytes closes with 1008; no message, ping or pong for --idle-timeout cuts the TCP
 // connection; a close handshake that does not finish in --handshake-timeout cuts it too.
