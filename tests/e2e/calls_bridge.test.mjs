@@ -10,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { startAudioBot } from './js/audio_standin_bot.mjs';
 import { FakeTwilio, sid, sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
 import { startTwilioBot } from './js/twilio_bot.mjs';
-import { ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, PUBLIC_URL, makeCall, startCallstream } from './twilio_support.mjs';
-import { makeCertificates, startStandin } from './twilio_standin.mjs';
+import { ACCOUNT_ENV, ACCOUNT_SID, AUTH_TOKEN, makeCall, standinArgs, startAccountStandin,
+    startCallstream } from './twilio_support.mjs';
 
 const STREAM_URL = 'wss://callstream.example.test/media-stream';
 
@@ -20,14 +20,10 @@ describe('make-call with stored parameters, bridged', () => {
     let bot;
     let cs;
     before(async () => {
-        standin = await startStandin({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID,
-            password: AUTH_TOKEN, dir: makeCertificates() });
+        standin = await startAccountStandin();
         bot = await startTwilioBot({ echo: true });
-        cs = await startCallstream(['--public-url', PUBLIC_URL, '--twilio-api-base', standin.base,
-            '--twilio-ca-file', standin.caFile, '--bridge', `bot=${bot.url}`], {
-            TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-            CALLSTREAM_API_TOKEN: API_TOKEN, TWILIO_FROM: 'callstream',
-        });
+        cs = await startCallstream([...standinArgs(standin), '--bridge', `bot=${bot.url}`],
+            ACCOUNT_ENV);
     });
     after(async () => {
         assert.equal(await cs.stop(), 0, cs.logs());
@@ -150,5 +146,55 @@ describe('fork stream bridged with the audio protocol', () => {
             assert.equal(call.received.length, 0);
             assert.equal(call.violation, undefined);
             assert.equal(call.closed.code, 1000, call.closed.reason);
+        });
+});
+
+// The hangup failure policy with Twilio credentials: an upstream that breaks mid-call gets the
+// call ended through Twilio's REST API (POST Calls/{sid}.json Status=completed), not only its
+// media stream closed; a bystander call on the same server keeps echoing.
+describe('bridge failure hangs the call up through the REST API', () => {
+    let standin;
+    let bot;
+    let cs;
+    before(async () => {
+        standin = await startAccountStandin();
+        // Answers the start with half a JSON message: a hostile upstream (invalid_json).
+        bot = await startTwilioBot({ echo: false, onStart: (ws) => ws.send('{"event":"media",') });
+        cs = await startCallstream([...standinArgs(standin), '--bridge', `bad=${bot.url}`,
+            '--no-verify-signatures'], ACCOUNT_ENV);
+    });
+    after(async () => {
+        assert.equal(await cs.stop(), 0, cs.logs());
+        await bot.close();
+        await standin.close();
+    });
+
+    test('POST Calls/{sid}.json Status=completed, the stream closed, the bystander untouched',
+        async () => {
+            const bystander = new FakeTwilio(cs.port, { callSid: sid('CA', 0xb1),
+                streamSid: sid('MZ', 0xb1), params: { app: 'echo' }, accountSid: ACCOUNT_SID });
+            await bystander.open();
+            bystander.streamAudio();
+            const callSid = sid('CA', 0xb2);
+            const call = new FakeTwilio(cs.port, { callSid, streamSid: sid('MZ', 0xb2),
+                params: { app: 'bridge', bridge: 'bad' }, accountSid: ACCOUNT_SID });
+            await call.open();
+            call.streamAudio(() => Buffer.alloc(160, 0xff));
+            await waitFor(() => standin.requests.some((r) => r.path.endsWith(`/Calls/${callSid}.json`)),
+                5000, 'the REST hangup');
+            const hangup = standin.requests.find((r) => r.path.endsWith(`/Calls/${callSid}.json`));
+            assert.equal(hangup.method, 'POST');
+            assert.deepEqual(hangup.form, [['Status', 'completed']]);
+            assert.equal(hangup.path, `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls/${callSid}.json`);
+            assert.deepEqual(standin.violations, []);
+            await waitFor(() => call.closed !== null, 5000, 'the bridged stream closed');
+            assert.match(cs.logs(), /bridge_failed .*reason=invalid_json/);
+            assert.match(cs.logs(), new RegExp(`bridge_hangup .*call_sid=${callSid}`));
+            const echoed = bystander.received.length;
+            await waitFor(() => bystander.received.length >= echoed + 10, 3000, 'bystander echoes');
+            assert.equal(bystander.closed, null);
+            bystander.stop();
+            await waitFor(() => bystander.closed !== null, 3000, 'bystander closed');
+            assert.equal(bystander.closed.code, 1000);
         });
 });
