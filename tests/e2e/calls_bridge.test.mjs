@@ -198,3 +198,58 @@ describe('bridge failure hangs the call up through the REST API', () => {
             assert.equal(bystander.closed.code, 1000);
         });
 });
+
+// Pre-warm, measured: the upstream answers its WebSocket upgrade 400 ms late and greets the
+// caller at `start`. With /twiml first (the phone rings for 1 s) the stream adopts the open
+// upstream; without, the handshake comes after `start`. The test asserts the adoption and that
+// the upstream was open before `start`; the times it prints are the figures of docs/bridge.md.
+describe('pre-warm: first upstream audio after start, with and without', () => {
+    const HANDSHAKE_MS = 400;
+    let bot;
+    let cs;
+    before(async () => {
+        bot = await startTwilioBot({ echo: false, greeting: Buffer.alloc(1600, 0x55),
+            handshakeDelayMs: HANDSHAKE_MS });
+        cs = await startCallstream(['--bridge', `slow=${bot.url}`]);
+    });
+    after(async () => {
+        assert.equal(await cs.stop(), 0, cs.logs());
+        await bot.close();
+    });
+
+    test('start to first audio at the caller', async (t) => {
+        const figures = { prewarmed: [], cold: [] };
+        for (let round = 0; round < 5; round++) {
+            for (const prewarm of [true, false]) {
+                const n = 0xc0 + round * 2 + (prewarm ? 0 : 1);
+                const callSid = sid('CA', n);
+                const params = { app: 'bridge', bridge: 'slow', CallSid: callSid };
+                const opened = bot.connections.length;
+                if (prewarm) {
+                    const res = await fetch(`${cs.base}/twiml?app=bridge&bridge=slow`, {
+                        method: 'POST',
+                        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                        body: new URLSearchParams({ CallSid: callSid }).toString() });
+                    assert.equal(res.status, 200);
+                    await sleep(1000); // the phone rings
+                    assert.equal(bot.connections.length, opened + 1, 'open before start');
+                }
+                const call = new FakeTwilio(cs.port, { callSid, streamSid: sid('MZ', n), params });
+                await call.open();
+                call.streamAudio(() => Buffer.alloc(160, 0xff));
+                await waitFor(() => call.received.length >= 1, 5000, 'the greeting');
+                (prewarm ? figures.prewarmed : figures.cold).push(
+                    call.received[0].at - call.startedAt);
+                assert.equal(bot.connections.length, opened + 1, 'one upstream per call');
+                call.stop();
+                await waitFor(() => call.closed !== null, 3000, 'closed');
+            }
+        }
+        const m = await (await fetch(`${cs.base}/metrics`)).text();
+        assert.match(m, /^callstream_bridge_prewarm_adopted_total 5$/m);
+        const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+        t.diagnostic(`start -> first audio, upstream handshake ${HANDSHAKE_MS} ms: pre-warmed ` +
+            `median ${median(figures.prewarmed)} ms (${figures.prewarmed.join(', ')}), cold ` +
+            `median ${median(figures.cold)} ms (${figures.cold.join(', ')})`);
+    });
+});
