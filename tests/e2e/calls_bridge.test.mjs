@@ -77,9 +77,22 @@ describe('make-call with stored parameters, bridged', () => {
 });
 
 // A fork stream (<Start><Stream track="both_tracks">): the audio upstream gets both tracks as
-// two interleaved channels, and callstream sends nothing on the receive-only stream, even when
-// the app talks back.
-describe('fork stream bridged with the audio protocol', () => {
+// two interleaved channels, in μ-law and in PCM16 (bit-exact G.711 decoding at 8 kHz), and
+// callstream sends nothing on the receive-only stream, even when the app talks back.
+// G.711 μ-law to PCM16 (ITU-T G.711; 0xFF and 0x7F are 0).
+function ulawToPcm(u) {
+    u = ~u & 0xff;
+    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 7)) - 0x84;
+    return u & 0x80 ? -magnitude : magnitude;
+}
+
+// Each format: its name in the start frame, bytes per sample, and a sample of frame `f` at `s`.
+const FORK_FORMATS = [
+    ['pcmu', 'pcmu', 1, (f, s) => f[s]],
+    ['l16-8000', 'l16', 2, (f, s) => f.readInt16LE(2 * s)],
+];
+for (const [format, encoding, width, sampleAt] of FORK_FORMATS) {
+describe(`fork stream bridged with the audio protocol, ${format}`, () => {
     let bot;
     let cs;
     before(async () => {
@@ -90,7 +103,7 @@ describe('fork stream bridged with the audio protocol', () => {
             conn.send({ type: 'mark', name: 'reply' });
         };
         cs = await startCallstream(['--bridge', `fork=${bot.url}`, '--bridge-protocol', 'fork=audio',
-            '--bridge-option', 'fork=format=pcmu']);
+            '--bridge-option', `fork=format=${format}`]);
     });
     after(async () => {
         assert.equal(await cs.stop(), 0, cs.logs());
@@ -127,20 +140,23 @@ describe('fork stream bridged with the audio protocol', () => {
             await waitFor(() => call.closed !== null, 3000, 'stream closed');
             const conn = bot.connections[0];
             assert.equal(conn.start.format.channels, 2);
-            assert.equal(conn.start.format.encoding, 'pcmu');
+            assert.equal(conn.start.format.encoding, encoding);
+            assert.equal(conn.start.format.sampleRate, 8000);
             assert.equal(conn.frames.length, FRAMES);
+            // μ-law bytes as the format carries them: themselves, or decoded to PCM16.
+            const asFormat = (ulaw) => Array.from(ulaw, (u) => (width === 1 ? u : ulawToPcm(u)));
             conn.frames.forEach((f, i) => {
-                assert.equal(f.length, 320, `frame ${i}: 20 ms of two channels`);
-                const left = Buffer.alloc(160);
-                const right = Buffer.alloc(160);
+                assert.equal(f.length, 2 * 160 * width, `frame ${i}: 20 ms of two channels`);
+                const left = [];
+                const right = [];
                 for (let s = 0; s < 160; s++) {
-                    left[s] = f[2 * s];
-                    right[s] = f[2 * s + 1];
+                    left.push(sampleAt(f, 2 * s));
+                    right.push(sampleAt(f, 2 * s + 1));
                 }
-                assert.deepEqual(left, taggedFrame(i), `frame ${i} left`);
+                assert.deepEqual(left, asFormat(taggedFrame(i)), `frame ${i} left`);
                 const expected = i < OUTBOUND_START ? Buffer.alloc(160, 0xff)
                     : outboundFrame(i - OUTBOUND_START);
-                assert.deepEqual(right, expected, `frame ${i} right`);
+                assert.deepEqual(right, asFormat(expected), `frame ${i} right`);
             });
             // Nothing reached the simulated Twilio: no media, no mark, no clear.
             assert.equal(call.received.length, 0);
@@ -148,6 +164,7 @@ describe('fork stream bridged with the audio protocol', () => {
             assert.equal(call.closed.code, 1000, call.closed.reason);
         });
 });
+}
 
 // The hangup failure policy with Twilio credentials: an upstream that breaks mid-call gets the
 // call ended through Twilio's REST API (POST Calls/{sid}.json Status=completed), not only its
