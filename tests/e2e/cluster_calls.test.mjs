@@ -243,4 +243,33 @@ describe('cluster: pinning, shared parameters, status order', () => {
         assert.equal((await getCall(cs.cs1.base, callSid)).json.status, 'completed');
         assert.equal((await getCall(cs.cs2.base, callSid)).json.status, 'completed');
     });
+
+    // Last: it stops Redis for good.
+    test('Redis gone: a webhook that must store parameters answers 503, a stored id closes 1008,'
+        + ' inline calls go on', async () => {
+        const callSid = sid('CA', 0x70);
+        const form = { CallSid: callSid, AccountSid: ACCOUNT_SID, From: '+15017122661', To: '+1415' };
+        const stored = await twiml(cs.cs1.base, { app: 'echo', note: 'x'.repeat(600) }, form);
+        const params = parametersOf(stored.body);
+        await cluster.stopRedis();
+        await waitFor(() => /redis_lost/.test(cs.cs1.logs()) && /redis_lost/.test(cs.cs2.logs()),
+            3000, 'both instances to see Redis gone');
+        const refused = await twiml(cs.cs1.base, { app: 'echo', note: 'y'.repeat(600) }, form);
+        assert.equal(refused.status, 503, refused.body);
+        assert.match(refused.body, /parameter store is unavailable/);
+        const call = stream(cs.cs2.port, '/media-stream', callSid, params, 0x70);
+        await call.open();
+        await waitFor(() => call.closed !== null, 3000, 'refused');
+        assert.equal(call.closed.code, 1008);
+        assert.match(call.closed.reason, /store is unreachable/);
+        // Parameters that fit inline need no store: the call runs.
+        const inline = await twiml(cs.cs1.base, { app: 'echo' }, { ...form, CallSid: sid('CA', 0x71) });
+        assert.equal(inline.status, 200, inline.body);
+        const ok = stream(cs.cs2.port, '/media-stream', sid('CA', 0x71), parametersOf(inline.body),
+            0x71);
+        await ok.open();
+        ok.streamAudio();
+        await waitFor(() => ok.received.length >= 5, 5000, 'echo without Redis');
+        await stop(ok);
+    });
 });

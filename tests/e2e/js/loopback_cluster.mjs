@@ -95,6 +95,7 @@ export async function startCluster({ names = ['cs1', 'cs2'], args = [], env = {}
     await sleep(1000); // the first health and agent checks see every instance
     return {
         instances, proxy, proxyPort, redisCli,
+        stopRedis: () => redis.stop(),
         logs: () => Object.values(instances).map((i) => `--- ${i.name}\n${i.logs()}`).join('\n') +
             `\n--- haproxy\n${haproxy.log()}`,
         stop: async () => {
