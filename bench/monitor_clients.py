@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The monitor's users for bench/monitor-cost: one extra call (a Twilio-like caller sending 20 ms
 of μ-law every 20 ms), N watchers on /monitor/events and, optionally, one listener on that
 call's /monitor/listen socket. Runs until SIGTERM, then prints what the clients received.
