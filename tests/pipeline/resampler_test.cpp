@@ -1,9 +1,12 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <numbers>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -352,6 +355,27 @@ TEST(resampler, round_trip_through_16k_lines_up_after_the_reported_delay) {
         EXPECT_NEAR(delay, static_cast<double>(shift), 0.2) << "whole-sample round trip";
         EXPECT_GE(snr_db, 30.0) << text;
     }
+}
+
+// The recorder's writer thread can still be opening a recording (and so making a resampler)
+// while exit() runs static destructors; the calibration cache it consults must outlive them.
+// Under ASan a destroyed cache shows as heap-use-after-free in the child and a non-zero exit.
+TEST(resampler_death, a_thread_making_resamplers_during_exit_finds_the_cache_alive) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            (void)make_resampler(resampler_spec{}, 8000, 16000);
+            std::thread maker([] {
+                for (;;) {
+                    (void)make_resampler(resampler_spec{}, 8000, 16000);
+                    (void)make_resampler(resampler_spec{}, 16000, 8000);
+                }
+            });
+            maker.detach();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            std::exit(0);
+        },
+        ::testing::ExitedWithCode(0), "");
 }
 
 } // namespace

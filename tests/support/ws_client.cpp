@@ -1,6 +1,7 @@
 #include "tests/support/ws_client.hpp"
 
 #include <cstdio>
+#include <poll.h>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -203,6 +204,13 @@ void ws_client::set_receive_buffer(int bytes) {
     auto& socket = plain_ ? beast::get_lowest_layer(*plain_).socket()
                           : beast::get_lowest_layer(*tls_).socket();
     socket.set_option(net::socket_base::receive_buffer_size(bytes));
+}
+
+bool ws_client::writable(std::chrono::milliseconds wait) {
+    auto& socket = plain_ ? beast::get_lowest_layer(*plain_).socket()
+                          : beast::get_lowest_layer(*tls_).socket();
+    pollfd fd{socket.native_handle(), POLLOUT, 0};
+    return ::poll(&fd, 1, static_cast<int>(wait.count())) == 1 && (fd.revents & POLLOUT) != 0;
 }
 
 http_result http_request(std::uint16_t port, const std::string& method, const std::string& target,

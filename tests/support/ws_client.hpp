@@ -49,6 +49,10 @@ class ws_client {
     void abort(); // drop the TCP connection with no close frame (a vanished peer)
     // Shrinks the kernel receive buffer so a client that stops reading backs up quickly.
     void set_receive_buffer(int bytes);
+    // True once the kernel send buffer has room for a frame (poll POLLOUT), false if it stays
+    // full for `wait`: a peer that stopped reading. The synchronous send_* calls block on a
+    // full buffer, so a test that floods a peer which may stop reading asks this first.
+    bool writable(std::chrono::milliseconds wait);
 
     const close_result& close_info() const noexcept { return close_; }
 
