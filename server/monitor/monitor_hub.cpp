@@ -25,6 +25,7 @@ double peak_dbfs(std::uint8_t code) {
 
 // Speech on a phone line peaks well above -30 dBFS; line noise stays under -45.
 constexpr double speaking_dbfs = -40.0;
+constexpr std::int64_t event_window_ms = 2000;
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -177,6 +178,11 @@ std::string monitor_hub::snapshot_json() {
         out += ",\"events\":[";
         bool first_event = true;
         for (const auto& e : tap->recent_events()) {
+            // Only the last 2 s: the page numbers what it has seen, and resending a busy call's
+            // whole history ten times a second would dwarf the rest of the snapshot.
+            if (e.unix_ms < unix_ms(now) - event_window_ms) {
+                continue;
+            }
             out += first_event ? "{" : ",{";
             first_event = false;
             out +=
