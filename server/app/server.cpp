@@ -21,6 +21,7 @@
 #include "server/cluster/redis_status_sequencer.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
+#include "server/monitor/monitor_hub.hpp"
 #include "server/twilio/rest_client.hpp"
 
 namespace callstream::server {
@@ -111,6 +112,13 @@ server::server(config cfg)
         if (!rest.credentials.account_sid.empty() && !rest.credentials.password.empty()) {
             ctx_->bridge->rest = std::make_shared<twilio_rest_client>(std::move(rest));
         }
+    }
+    if (c.monitor.enabled) {
+        ctx_->monitor = std::make_shared<monitor::monitor_hub>(
+            contexts_[0]->get_executor(), monitor::token_signer(c.api_token, c.monitor.token_ttl),
+            std::make_shared<const monitor::monitor_assets>(
+                monitor::monitor_assets::load(c.monitor.assets_dir)),
+            ctx_->bridge, c.instance_id);
     }
     ctx_->routes = std::make_shared<router>();
     add_all_routes(*ctx_);

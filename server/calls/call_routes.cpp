@@ -287,6 +287,15 @@ net::awaitable<http_response> call_routes::hangup(request_context& ctx) {
         co_return rest_failure(req, result, "Twilio refused the hangup");
     }
     log(log_level::info, "call_hangup", {{"call_sid", call_sid}, {"status", result.status}});
+    // Twilio ends the call and then its stream; closing the call's streams here as well frees
+    // them at once and shows the caller's side the end without waiting for Twilio's stop.
+    if (const auto call = registry_->find(call_sid)) {
+        for (const auto& s : call->streams) {
+            if (auto session = s.stopped ? nullptr : ctx.server.sessions.find(s.stream_sid)) {
+                session->post_close(1000, "call hung up");
+            }
+        }
+    }
     co_return json_ok(req, http::status::ok, call_json(result));
 }
 

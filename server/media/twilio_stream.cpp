@@ -12,6 +12,7 @@
 #include "server/bridge/stream_link.hpp"
 #include "server/calls/call_parameter_store.hpp"
 #include "server/calls/call_registry.hpp"
+#include "server/monitor/monitor_hub.hpp"
 #include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
@@ -87,6 +88,9 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
             return;
         }
         stats.dtmf_in.fetch_add(1, std::memory_order_relaxed);
+        if (tap_) {
+            tap_->event("dtmf", msg_.digit);
+        }
         if (bridge_) {
             bridge_->caller_dtmf(msg_.digit[0]);
         }
@@ -100,6 +104,9 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
         if (bridge_ && msg_.mark_name.starts_with(bridge::mark_prefix)) {
             bridge_->caller_mark_echo(msg_.mark_name); // the bridge's own pacing mark
             return;
+        }
+        if (tap_) {
+            tap_->event("mark", "played " + std::string(msg_.mark_name));
         }
         pipeline_->push_mark(msg_.mark_name);
         flush_pipeline();
@@ -142,6 +149,9 @@ void twilio_stream::on_media() {
         // Only a receive-only (<Start>, both_tracks) stream carries it: what the call hears,
         // recorded beside the caller. Never echoed: nothing is sent on such a stream.
         if (info_.receive_only) {
+            if (tap_) {
+                tap_->outbound_frame({s.ulaw.data(), n});
+            }
             if (bridge_) {
                 bridge_->outbound_audio({s.ulaw.data(), n}, msg_.timestamp_ms);
             }
@@ -152,6 +162,9 @@ void twilio_stream::on_media() {
     }
     // The process total for /metrics; the per-stream count is the pipeline's (frames_in).
     ctx_->stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    if (tap_) {
+        tap_->caller_frame({s.ulaw.data(), n}); // a max scan and relaxed stores, no lock
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (bridge_) {
         bridge_->caller_audio({s.ulaw.data(), n}, msg_.timestamp_ms); // upstream first: latency
@@ -231,6 +244,12 @@ void twilio_stream::continue_start() {
         ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name,
                                        info_.custom_parameters);
     }
+    if (ctx_->monitor) {
+        tap_ = ctx_->monitor->open_tap({info_.call_sid, info_.stream_sid,
+                                        std::string(info_.parameter("From")),
+                                        std::string(info_.parameter("To")), std::string(app_name),
+                                        info_.receive_only, chain.bridge_port != nullptr});
+    }
     pipeline_->start(info_);
     flush_pipeline();
 }
@@ -266,6 +285,9 @@ void twilio_stream::count_pipeline_drops() {
         ctx_->stats.frames_dropped_pipeline.fetch_add(dropped - pipeline_dropped_,
                                                       std::memory_order_relaxed);
         pipeline_dropped_ = dropped;
+        if (tap_) {
+            tap_->set_frames_dropped(dropped);
+        }
     }
 }
 
@@ -286,22 +308,34 @@ void twilio_stream::flush_pipeline() {
         switch (ev.type) {
         case pipeline::outbound_event::kind::media:
             writer_.media(ev.media(), text);
+            if (tap_) {
+                tap_->outbound_frame(ev.media());
+            }
             stats.frames_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::media);
             return;
         case pipeline::outbound_event::kind::mark:
             writer_.mark(ev.mark_name(), text);
+            if (tap_) {
+                tap_->event("mark", "sent " + std::string(ev.mark_name()));
+            }
             stats.marks_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::control);
             return;
-        case pipeline::outbound_event::kind::clear:
+        case pipeline::outbound_event::kind::clear: {
             // Media still queued here would only be discarded by Twilio after the clear.
-            stats.frames_dropped_cleared.fetch_add(transport_->drop_queued_media(),
-                                                   std::memory_order_relaxed);
+            const std::size_t cleared = transport_->drop_queued_media();
+            stats.frames_dropped_cleared.fetch_add(cleared, std::memory_order_relaxed);
+            if (tap_) {
+                // Labelled barge-in when the caller was loud as it happened (inferred).
+                tap_->event(tap_->caller_loud() ? "barge-in" : "clear",
+                            std::to_string(cleared) + " queued frames dropped");
+            }
             writer_.clear(text);
             stats.clears_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::control);
             return;
+        }
         }
     });
     count_pipeline_drops();
@@ -363,6 +397,9 @@ void twilio_stream::on_closed(close_reason why) {
         counters = pipeline_->counters();
     }
     state_ = state::stopped;
+    if (tap_) {
+        ctx_->monitor->close_tap(tap_);
+    }
     ctx_->sessions.remove(registry_id_);
     if (ctx_->calls && !info_.stream_sid.empty()) {
         ctx_->calls->on_stream_stopped(info_.call_sid, info_.stream_sid);

@@ -28,6 +28,10 @@ class call_bridge;
 class stream_link;
 } // namespace callstream::server::bridge
 
+namespace callstream::server::monitor {
+class stream_tap;
+} // namespace callstream::server::monitor
+
 namespace callstream::server {
 
 class parameters_lookup;
@@ -78,6 +82,8 @@ class twilio_stream final : public stream_handler {
     std::shared_ptr<bridge::call_bridge> bridge_;
     std::shared_ptr<bridge::stream_link> bridge_link_;
     std::shared_ptr<parameters_lookup> lookup_; // while resolving
+    // --monitor: levels, counters and listen-in for /monitor (server/monitor/stream_tap.hpp).
+    std::shared_ptr<monitor::stream_tap> tap_;
 };
 
 } // namespace callstream::server
