@@ -17,6 +17,8 @@
 #include "server/calls/call_routes.hpp"
 #include "server/cluster/cluster_node.hpp"
 #include "server/cluster/cluster_routes.hpp"
+#include "server/cluster/redis_parameter_store.hpp"
+#include "server/cluster/redis_status_sequencer.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
 #include "server/monitor/monitor_hub.hpp"
@@ -150,6 +152,10 @@ server::server(config cfg)
         add_cluster_routes(*ctx_, cluster_);
         ctx_->pinned_stream_path = "/i/" + cluster_->instance_id() + "/media-stream";
         ctx_->calls->set_stream_observer(cluster_);
+        ctx_->calls->set_parameter_store(
+            std::make_shared<redis_parameter_store>(cluster_->redis_connection()));
+        ctx_->calls->set_status_sequencer(
+            std::make_shared<redis_status_sequencer>(cluster_->redis_connection()));
         ctx_->drain = [node = cluster_.get()](std::function<void()> finished) {
             node->begin_drain(std::move(finished));
         };

@@ -37,6 +37,9 @@ twilio_stream::twilio_stream(std::shared_ptr<server_context> ctx) : ctx_(std::mo
 twilio_stream::~twilio_stream() = default;
 
 void twilio_stream::on_wakeup() {
+    if (state_ == state::resolving && lookup_ && lookup_->ready() && !transport_->closing()) {
+        continue_start(); // the stored parameters arrived
+    }
     if (bridge_link_) {
         bridge_link_->poll(); // what the bridge asked for from another thread
     }
@@ -182,16 +185,30 @@ void twilio_stream::on_start() {
     }
     info_ = std::move(parsed_start_);
     // A call placed with more parameters than its TwiML could carry brings only their id:
-    // the stream gets them back here, before anything reads them.
-    if (ctx_->calls &&
-        resolve_stream_parameters(ctx_->calls->parameters(), info_.custom_parameters) ==
-            parameters_resolution::unknown_id) {
-        fail(close_code::policy,
-             "unknown " + std::string(parameters_id_name) +
-                 ": expired, already used, or kept "
-                 "by another instance",
-             close_reason::bad_app);
-        return;
+    // the stream gets them back before anything reads them. A shared store (Redis) answers
+    // later: reading waits meanwhile (reading_paused) and on_wakeup carries on.
+    if (ctx_->calls) {
+        lookup_ = start_parameters_lookup(ctx_->calls->parameters(), info_.custom_parameters,
+                                          transport_->cross_thread_wakeup());
+        if (lookup_ && !lookup_->ready()) {
+            state_ = state::resolving;
+            return;
+        }
+    }
+    continue_start();
+}
+
+void twilio_stream::continue_start() {
+    if (lookup_) {
+        const auto resolution = lookup_->apply(info_.custom_parameters);
+        lookup_.reset();
+        if (resolution == parameters_resolution::unknown_id) {
+            fail(close_code::policy,
+                 "unknown " + std::string(parameters_id_name) +
+                     ": expired, already used, or its store is unreachable",
+                 close_reason::bad_app);
+            return;
+        }
     }
     const std::string app(info_.parameter("app"));
     auto chain = pipeline::make_processor_chain(app, ctx_->processors);
