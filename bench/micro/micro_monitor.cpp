@@ -4,11 +4,16 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
+#include <boost/asio/io_context.hpp>
 
 #include "codec/g711.hpp"
 #include "codec/opus.hpp"
+#include "server/monitor/monitor_hub.hpp"
 #include "server/monitor/stream_tap.hpp"
 
 namespace {
@@ -82,5 +87,40 @@ void monitor_opus_encode_leg(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(monitor_opus_encode_leg)->ArgName("complexity")->Arg(0)->Arg(5);
+
+} // namespace
+
+namespace {
+
+// One 10 Hz tick of the hub with N calls: a full snapshot (sent once a second) or a levels
+// one (the other nine); what watchers cost the server apart from writing the bytes.
+void monitor_snapshot_tick(benchmark::State& state) {
+    boost::asio::io_context ioc;
+    auto hub = std::make_shared<callstream::server::monitor::monitor_hub>(
+        ioc.get_executor(),
+        callstream::server::monitor::token_signer("t", std::chrono::seconds(60)), nullptr, nullptr,
+        "bench");
+    std::vector<std::shared_ptr<stream_tap>> taps;
+    const auto frame = speechlike_frame();
+    for (int i = 0; i < state.range(0); ++i) {
+        call_facts f;
+        f.call_sid = "CA" + std::string(32, static_cast<char>('a' + i % 6));
+        f.stream_sid = "MZ" + std::to_string(100000000 + i) + std::string(23, '0');
+        f.from = "+15550001111";
+        f.to = "+15550002222";
+        f.app = "echo";
+        taps.push_back(hub->open_tap(std::move(f)));
+    }
+    const bool full = state.range(1) != 0;
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        for (auto& t : taps) {
+            t->caller_frame(frame);
+        }
+        bytes = hub->snapshot_json(full).size();
+    }
+    state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(monitor_snapshot_tick)->ArgNames({"calls", "full"})->ArgsProduct({{400}, {0, 1}});
 
 } // namespace

@@ -60,6 +60,7 @@ std::shared_ptr<stream_tap> monitor_hub::open_tap(call_facts facts) {
     auto tap = std::make_shared<stream_tap>(std::move(facts));
     const std::lock_guard lock(mutex_);
     taps_[tap->facts().stream_sid] = tap;
+    full_due_ = true; // watchers learn the new call's facts at the next tick
     return tap;
 }
 
@@ -88,6 +89,7 @@ void monitor_hub::add_watcher(const std::shared_ptr<watcher>& w) {
     {
         const std::lock_guard lock(mutex_);
         watchers_.push_back(w);
+        full_due_ = true;
         start = !ticking_;
         ticking_ = true;
     }
@@ -126,15 +128,23 @@ void monitor_hub::on_tick() {
             return;
         }
     }
-    // One snapshot per tick, shared by every watcher.
-    const auto snapshot = std::make_shared<const std::string>(snapshot_json());
+    // One snapshot per tick, shared by every watcher: every call's facts once a second, when
+    // a call or a watcher is new, and only levels and counters in between.
+    bool full = false;
+    {
+        const std::lock_guard lock(mutex_);
+        full = full_due_ || ticks_ % full_every == 0;
+        full_due_ = false;
+        ++ticks_;
+    }
+    const auto snapshot = std::make_shared<const std::string>(snapshot_json(full));
     for (const auto& w : live) {
-        w->offer(snapshot);
+        w->offer(snapshot, full);
     }
     schedule_tick();
 }
 
-std::string monitor_hub::snapshot_json() {
+std::string monitor_hub::snapshot_json(bool full) {
     std::vector<std::shared_ptr<stream_tap>> taps;
     {
         const std::lock_guard lock(mutex_);
@@ -146,56 +156,97 @@ std::string monitor_hub::snapshot_json() {
     std::sort(taps.begin(), taps.end(),
               [](const auto& a, const auto& b) { return a->facts().started < b->facts().started; });
     const auto now = std::chrono::system_clock::now();
-    std::string out = "{\"type\":\"snapshot\",\"at\":" + std::to_string(unix_ms(now)) + ",";
-    append_field(out, "instance", instance_id_);
+    std::string out = std::string("{\"type\":\"") + (full ? "snapshot" : "levels") +
+                      "\",\"at\":" + std::to_string(unix_ms(now)) + ",";
+    if (full) {
+        append_field(out, "instance", instance_id_);
+    }
     out += "\"calls\":[";
     bool first = true;
     for (const auto& tap : taps) {
-        const auto& f = tap->facts();
         const auto r = tap->take_reading();
-        out += first ? "{" : ",{";
+        out += first ? "" : ",";
         first = false;
-        append_field(out, "call_sid", f.call_sid);
-        append_field(out, "stream_sid", f.stream_sid);
-        append_field(out, "from", f.from);
-        append_field(out, "to", f.to);
-        append_field(out, "app", f.app);
-        out += "\"receive_only\":";
-        out += f.receive_only ? "true," : "false,";
-        out += "\"started\":" + std::to_string(unix_ms(f.started)) + ",";
-        out += "\"duration_ms\":" + std::to_string(unix_ms(now) - unix_ms(f.started)) + ",";
-        std::string bridge_json = f.bridged && bridge_ ? bridge_->describe(f.call_sid) : "";
-        out += "\"bridge\":" + (bridge_json.empty() ? std::string("null") : bridge_json) + ",";
-        append_leg(out, "caller", r.caller_peak);
-        out += ',';
-        append_leg(out, "outbound", r.outbound_peak);
-        out += ",\"frames_in\":" + std::to_string(r.frames_in);
-        out += ",\"frames_out\":" + std::to_string(r.frames_out);
-        out += ",\"frames_dropped\":" + std::to_string(r.frames_dropped);
-        out += ",\"listen_dropped\":" + std::to_string(r.listen_dropped);
-        out += ",\"listening\":";
-        out += r.listening ? "true" : "false";
-        out += ",\"events\":[";
-        bool first_event = true;
-        for (const auto& e : tap->recent_events()) {
-            // Only the last 2 s: the page numbers what it has seen, and resending a busy call's
-            // whole history ten times a second would dwarf the rest of the snapshot.
-            if (e.unix_ms < unix_ms(now) - event_window_ms) {
-                continue;
-            }
-            out += first_event ? "{" : ",{";
-            first_event = false;
-            out +=
-                "\"seq\":" + std::to_string(e.seq) + ",\"at\":" + std::to_string(e.unix_ms) + ",";
-            append_field(out, "kind", e.kind);
-            out += "\"detail\":";
-            codec::append_json_string(out, e.detail);
-            out += '}';
+        if (full) {
+            append_call(out, *tap, r, now);
+        } else {
+            append_levels(out, *tap, r, now);
         }
-        out += "]}";
     }
     out += "]}";
     return out;
+}
+
+void monitor_hub::append_call(std::string& out, const stream_tap& tap, const stream_tap::reading& r,
+                              std::chrono::system_clock::time_point now) const {
+    const auto& f = tap.facts();
+    out += '{';
+    append_field(out, "call_sid", f.call_sid);
+    append_field(out, "stream_sid", f.stream_sid);
+    append_field(out, "from", f.from);
+    append_field(out, "to", f.to);
+    append_field(out, "app", f.app);
+    out += "\"receive_only\":";
+    out += f.receive_only ? "true," : "false,";
+    out += "\"started\":" + std::to_string(unix_ms(f.started)) + ",";
+    out += "\"duration_ms\":" + std::to_string(unix_ms(now) - unix_ms(f.started)) + ",";
+    std::string bridge_json = f.bridged && bridge_ ? bridge_->describe(f.call_sid) : "";
+    out += "\"bridge\":" + (bridge_json.empty() ? std::string("null") : bridge_json) + ",";
+    append_leg(out, "caller", r.caller_peak);
+    out += ',';
+    append_leg(out, "outbound", r.outbound_peak);
+    out += ",\"frames_in\":" + std::to_string(r.frames_in);
+    out += ",\"frames_out\":" + std::to_string(r.frames_out);
+    out += ",\"frames_dropped\":" + std::to_string(r.frames_dropped);
+    out += ",\"listen_dropped\":" + std::to_string(r.listen_dropped);
+    out += ",\"listening\":";
+    out += r.listening ? "true" : "false";
+    out += ",\"events\":";
+    append_events(out, tap, now);
+    out += '}';
+}
+
+// [stream_sid, duration_ms, caller dBFS, caller speaking, outbound dBFS, outbound speaking,
+//  frames_in, frames_out, frames_dropped, listening, events]: about a quarter of a full entry.
+void monitor_hub::append_levels(std::string& out, const stream_tap& tap,
+                                const stream_tap::reading& r,
+                                std::chrono::system_clock::time_point now) const {
+    const auto& f = tap.facts();
+    const double caller = peak_dbfs(r.caller_peak);
+    const double outbound = peak_dbfs(r.outbound_peak);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ",%lld,%.1f,%d,%.1f,%d,%llu,%llu,%llu,%d,",
+                  static_cast<long long>(unix_ms(now) - unix_ms(f.started)), caller,
+                  caller >= speaking_dbfs ? 1 : 0, outbound, outbound >= speaking_dbfs ? 1 : 0,
+                  static_cast<unsigned long long>(r.frames_in),
+                  static_cast<unsigned long long>(r.frames_out),
+                  static_cast<unsigned long long>(r.frames_dropped), r.listening ? 1 : 0);
+    out += '[';
+    codec::append_json_string(out, f.stream_sid);
+    out += buf;
+    append_events(out, tap, now);
+    out += ']';
+}
+
+void monitor_hub::append_events(std::string& out, const stream_tap& tap,
+                                std::chrono::system_clock::time_point now) const {
+    out += '[';
+    bool first_event = true;
+    for (const auto& e : tap.recent_events()) {
+        // Only the last 2 s: the page numbers what it has seen, and resending a busy call's
+        // whole history ten times a second would dwarf the rest of the snapshot.
+        if (e.unix_ms < unix_ms(now) - event_window_ms) {
+            continue;
+        }
+        out += first_event ? "{" : ",{";
+        first_event = false;
+        out += "\"seq\":" + std::to_string(e.seq) + ",\"at\":" + std::to_string(e.unix_ms) + ",";
+        append_field(out, "kind", e.kind);
+        out += "\"detail\":";
+        codec::append_json_string(out, e.detail);
+        out += '}';
+    }
+    out += ']';
 }
 
 } // namespace callstream::server::monitor

@@ -36,8 +36,9 @@ namespace callstream::server::monitor {
 class watcher {
   public:
     virtual ~watcher() = default;
-    // Any thread; the newest snapshot replaces one not yet written (at most 10 a second).
-    virtual void offer(std::shared_ptr<const std::string> snapshot_json) = 0;
+    // Any thread; the newest snapshot replaces one not yet written (at most 10 a second),
+    // except that a `full` one (with the calls' facts) is never replaced by a levels-only one.
+    virtual void offer(std::shared_ptr<const std::string> snapshot_json, bool full) = 0;
 };
 
 class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
@@ -62,12 +63,21 @@ class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
     void add_watcher(const std::shared_ptr<watcher>& w);
     std::size_t watchers() const;
 
-    // {"type":"snapshot","at":ms,"instance":…,"calls":[…]}: docs/monitor.md lists the fields.
+    // full: {"type":"snapshot","at":ms,"instance":…,"calls":[{…}]}; else {"type":"levels",
+    // "at":ms,"calls":[[…]]}, levels and counters only. docs/monitor.md lists the fields.
     // Resets the taps' peak readings, so only the timer calls it (and tests).
-    std::string snapshot_json();
+    std::string snapshot_json(bool full);
 
   private:
+    static constexpr unsigned full_every = 10; // ticks: the calls' facts once a second
+
     void schedule_tick();
+    void append_call(std::string& out, const stream_tap& tap, const stream_tap::reading& r,
+                     std::chrono::system_clock::time_point now) const;
+    void append_levels(std::string& out, const stream_tap& tap, const stream_tap::reading& r,
+                       std::chrono::system_clock::time_point now) const;
+    void append_events(std::string& out, const stream_tap& tap,
+                       std::chrono::system_clock::time_point now) const;
     void on_tick();
 
     boost::asio::steady_timer timer_;
@@ -79,6 +89,8 @@ class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
     std::unordered_map<std::string, std::shared_ptr<stream_tap>> taps_; // by streamSid
     std::vector<std::weak_ptr<watcher>> watchers_;
     bool ticking_ = false;
+    bool full_due_ = true;
+    unsigned ticks_ = 0;
 };
 
 } // namespace callstream::server::monitor

@@ -87,11 +87,16 @@ class events_session : public watcher, public std::enable_shared_from_this<event
     explicit events_session(websocket::stream<Stream> ws)
         : ws_(std::move(ws)), wake_(ws_.get_executor()) {}
 
-    void offer(std::shared_ptr<const std::string> snapshot) override {
-        net::post(ws_.get_executor(), [self = this->shared_from_this(), s = std::move(snapshot)] {
-            self->pending_ = s;
-            self->wake_.cancel();
-        });
+    void offer(std::shared_ptr<const std::string> snapshot, bool full) override {
+        net::post(ws_.get_executor(),
+                  [self = this->shared_from_this(), s = std::move(snapshot), full] {
+                      if (self->pending_ && self->pending_full_ && !full) {
+                          return; // keep the facts; the next tick brings fresh levels
+                      }
+                      self->pending_ = s;
+                      self->pending_full_ = full;
+                      self->wake_.cancel();
+                  });
     }
 
     net::awaitable<void> run() {
@@ -105,6 +110,7 @@ class events_session : public watcher, public std::enable_shared_from_this<event
             }
             const auto snapshot = std::move(pending_);
             pending_.reset();
+            pending_full_ = false;
             auto [ec, n] = co_await ws_.async_write(net::buffer(*snapshot), use_nothrow);
             if (ec) {
                 break;
@@ -123,6 +129,7 @@ class events_session : public watcher, public std::enable_shared_from_this<event
     websocket::stream<Stream> ws_;
     net::steady_timer wake_;
     std::shared_ptr<const std::string> pending_;
+    bool pending_full_ = false;
     bool closed_ = false;
 };
 

@@ -50,7 +50,7 @@ async function connect() {
   const ws = new WebSocket(wsUrl('/monitor/events', token));
   state.socket = ws;
   ws.onopen = () => setStatus('live', 'live');
-  ws.onmessage = (e) => render(JSON.parse(e.data));
+  ws.onmessage = (e) => render(expand(JSON.parse(e.data)));
   ws.onclose = () => {
     setStatus('reconnecting', 'error');
     if (state.socket === ws) setTimeout(connect, 1000); // with a fresh token
@@ -85,6 +85,29 @@ function makeRow(call) {
   return row;
 }
 
+// A "levels" message carries [stream_sid, duration_ms, caller dBFS, caller speaking, outbound
+// dBFS, outbound speaking, frames in, out, dropped, listening, events] per call; the facts
+// (from, to, app, …) come from the last full "snapshot", sent once a second and whenever a call
+// is new.
+const facts = new Map();
+function expand(msg) {
+  if (msg.type === 'snapshot') {
+    facts.clear();
+    for (const c of msg.calls) facts.set(c.stream_sid, c);
+    return msg;
+  }
+  return {
+    ...msg,
+    instance: state.lastSnapshot?.instance,
+    calls: msg.calls.map(([sid, duration, cdb, cs, odb, os, fin, fout, fdrop, listening, events]) => ({
+      call_sid: '?', from: '', to: '', app: '', bridge: null, ...facts.get(sid),
+      stream_sid: sid, duration_ms: duration,
+      caller: { level_dbfs: cdb, speaking: cs === 1 }, outbound: { level_dbfs: odb, speaking: os === 1 },
+      frames_in: fin, frames_out: fout, frames_dropped: fdrop, listening: listening === 1, events,
+    })),
+  };
+}
+
 function render(snapshot) {
   state.snapshots++;
   state.lastSnapshot = snapshot;
@@ -94,6 +117,7 @@ function render(snapshot) {
     live.add(call.stream_sid);
     let row = state.rows.get(call.stream_sid);
     if (!row) {
+      if (call.call_sid === '?') continue; // its facts come with the next full snapshot
       row = makeRow(call);
       state.rows.set(call.stream_sid, row);
     }
