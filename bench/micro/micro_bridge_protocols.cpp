@@ -28,6 +28,7 @@ struct counting_bridge final : bridge_actions {
     std::int64_t sent_ms() const override { return 0; }
     std::int64_t queued_end_ms() const override { return 0; }
     void count_barge_in() override {}
+    void count_upstream_error(std::string_view, std::string_view) override {}
     void count_truncation() override {}
     void hangup(std::string) override {}
     void fail(std::string_view, std::string) override {}

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "server/bridge/bridge_options.hpp"
+#include "server/monitor/monitor_options.hpp"
 
 namespace callstream::server {
 namespace {
@@ -169,6 +170,7 @@ std::vector<config_option> build_options() {
     o.push_back({"--log-format", "CALLSTREAM_LOG_FORMAT", "FORMAT", "text|json",
                  [](std::string_view v, config& c) { return parse_log_format(v, c.format); }});
     bridge::add_bridge_options(o);
+    monitor::add_monitor_options(o);
     return o;
 }
 

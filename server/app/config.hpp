@@ -14,6 +14,7 @@
 #include "pipeline/resampler.hpp"
 #include "server/app/log.hpp"
 #include "server/bridge/bridge_flags.hpp"
+#include "server/monitor/monitor_flags.hpp"
 
 namespace callstream::server {
 
@@ -66,6 +67,8 @@ struct config {
     std::chrono::seconds cluster_ttl{10}; // registry entries of a silent instance expire after
     // Bridge (server/bridge/bridge_flags.hpp): checked at startup by make_bridge_config()
     bridge::bridge_flags bridge;
+    // Live monitor (server/monitor/): off unless --monitor
+    monitor::monitor_flags monitor;
 
     // Logging
     log_level level = log_level::info;

@@ -4,6 +4,7 @@
 #include "server/calls/call_routes.hpp"
 #include "server/calls/webhook_routes.hpp"
 #include "server/media/stream_routes.hpp"
+#include "server/monitor/monitor_routes.hpp"
 
 namespace callstream::server {
 
@@ -12,6 +13,7 @@ void add_all_routes(server_context& ctx) {
     add_webhook_routes(*ctx.routes);
     add_call_routes(ctx);
     add_stream_routes(ctx);
+    monitor::add_monitor_routes(ctx); // only with --monitor
 }
 
 } // namespace callstream::server

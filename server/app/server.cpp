@@ -17,8 +17,11 @@
 #include "server/calls/call_routes.hpp"
 #include "server/cluster/cluster_node.hpp"
 #include "server/cluster/cluster_routes.hpp"
+#include "server/cluster/redis_parameter_store.hpp"
+#include "server/cluster/redis_status_sequencer.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/router.hpp"
+#include "server/monitor/monitor_hub.hpp"
 #include "server/twilio/rest_client.hpp"
 
 namespace callstream::server {
@@ -110,6 +113,13 @@ server::server(config cfg)
             ctx_->bridge->rest = std::make_shared<twilio_rest_client>(std::move(rest));
         }
     }
+    if (c.monitor.enabled) {
+        ctx_->monitor = std::make_shared<monitor::monitor_hub>(
+            contexts_[0]->get_executor(), monitor::token_signer(c.api_token, c.monitor.token_ttl),
+            std::make_shared<const monitor::monitor_assets>(
+                monitor::monitor_assets::load(c.monitor.assets_dir)),
+            ctx_->bridge, c.instance_id);
+    }
     ctx_->routes = std::make_shared<router>();
     add_all_routes(*ctx_);
 
@@ -142,6 +152,10 @@ server::server(config cfg)
         add_cluster_routes(*ctx_, cluster_);
         ctx_->pinned_stream_path = "/i/" + cluster_->instance_id() + "/media-stream";
         ctx_->calls->set_stream_observer(cluster_);
+        ctx_->calls->set_parameter_store(
+            std::make_shared<redis_parameter_store>(cluster_->redis_connection()));
+        ctx_->calls->set_status_sequencer(
+            std::make_shared<redis_status_sequencer>(cluster_->redis_connection()));
         ctx_->drain = [node = cluster_.get()](std::function<void()> finished) {
             node->begin_drain(std::move(finished));
         };

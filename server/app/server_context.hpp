@@ -26,6 +26,9 @@ class call_registry;
 namespace bridge {
 class bridge_service;
 }
+namespace monitor {
+class monitor_hub;
+}
 
 // Runs before a WebSocket upgrade is accepted; a response refuses it (e.g. 403 bad signature).
 using upgrade_check = std::function<std::optional<http_response>(request_context&)>;
@@ -53,6 +56,8 @@ struct server_context {
     std::function<void(std::function<void()> finished)> drain;
     // Upstreams for app=bridge (server/bridge/bridge_service.hpp); always set by the server.
     std::shared_ptr<bridge::bridge_service> bridge;
+    // The live monitor (server/monitor/monitor_hub.hpp) with --monitor; null otherwise.
+    std::shared_ptr<monitor::monitor_hub> monitor;
     // The public base URL for a request: --public-url, else X-Forwarded-Proto/-Host or Host.
     std::string public_base(const http_request& req, bool tls) const;
 };

@@ -41,6 +41,25 @@ void bridge_metrics::count_failure(std::string_view reason) {
     }
 }
 
+namespace {
+template <std::size_t N>
+std::string_view bounded(std::string_view value, const std::array<std::string_view, N>& known) {
+    for (const auto k : known) {
+        if (k == value) {
+            return k;
+        }
+    }
+    return value.empty() ? std::string_view("none") : std::string_view("other");
+}
+} // namespace
+
+void bridge_metrics::count_upstream_error(std::string_view type, std::string_view code) {
+    const auto key =
+        std::make_pair(bounded(type, upstream_error_types), bounded(code, upstream_error_codes));
+    const std::lock_guard lock(failures_mutex_);
+    ++upstream_errors_[key];
+}
+
 void bridge_metrics::render(std::string& out) const {
     auto get = [](const auto& a) { return static_cast<std::uint64_t>(a.load()); };
     out += "# HELP callstream_bridges_active Calls bridged to an upstream now\n"
@@ -95,6 +114,16 @@ void bridge_metrics::render(std::string& out) const {
     for (const auto& [reason, n] : failures_) {
         out += "callstream_bridge_failures_total{reason=\"" + reason + "\"} " + std::to_string(n) +
                "\n";
+    }
+    out += "# HELP callstream_bridge_upstream_errors_total Error events upstreams sent, by type "
+           "and code\n"
+           "# TYPE callstream_bridge_upstream_errors_total counter\n";
+    for (const auto& [key, n] : upstream_errors_) {
+        out += "callstream_bridge_upstream_errors_total{type=\"";
+        out += key.first;
+        out += "\",code=\"";
+        out += key.second;
+        out += "\"} " + std::to_string(n) + "\n";
     }
 }
 

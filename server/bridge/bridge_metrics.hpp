@@ -9,8 +9,24 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace callstream::server::bridge {
+
+// The OpenAI Realtime error types and codes /metrics names (BRIDGE.md §1.1.3-1.1.4 and the
+// codes bridges meet in practice); anything else is "other", so an upstream cannot grow the
+// label set.
+inline constexpr std::array<std::string_view, 3> upstream_error_types{
+    "invalid_request_error", "server_error", "rate_limit_error"};
+inline constexpr std::array<std::string_view, 8> upstream_error_codes{
+    "response_cancel_not_active",
+    "session_expired",
+    "rate_limit_exceeded",
+    "invalid_value",
+    "unknown_parameter",
+    "missing_required_parameter",
+    "conversation_already_has_active_response",
+    "item_truncate_invalid_audio_end_ms"};
 
 struct bridge_metrics {
     std::atomic<std::int64_t> active{0};      // calls with a live bridge
@@ -38,11 +54,15 @@ struct bridge_metrics {
 
     void observe_connect_ms(std::uint64_t ms) noexcept;
     void count_failure(std::string_view reason);
+    // An upstream `error` event. The labels come from the upstream, so they are bounded: a type
+    // or code outside the documented lists (upstream_error_types/_codes) counts as "other".
+    void count_upstream_error(std::string_view type, std::string_view code);
     void render(std::string& out) const; // Prometheus text, appended
 
   private:
     mutable std::mutex failures_mutex_;
     std::map<std::string, std::uint64_t, std::less<>> failures_;
+    std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> upstream_errors_;
 };
 
 } // namespace callstream::server::bridge

@@ -5,8 +5,7 @@
 namespace callstream::server::bridge {
 namespace {
 
-std::string_view value_of(const std::vector<std::pair<std::string, std::string>>& params,
-                          std::string_view name) {
+std::string_view value_of(const call_parameters& params, std::string_view name) {
     for (const auto& [k, v] : params) {
         if (k == name) {
             return v;
@@ -33,24 +32,40 @@ bool names_bridge(std::string_view apps) {
     return false;
 }
 
-} // namespace
-
-void prewarm_for_twiml(bridge_service& service, std::string_view default_app,
-                       const std::vector<std::pair<std::string, std::string>>& params,
-                       boost::asio::any_io_executor executor) {
-    const auto call_sid = value_of(params, "CallSid");
+const upstream_config* prewarm_upstream(const bridge_service& service, std::string_view default_app,
+                                        const call_parameters& params) {
     std::string_view app = value_of(params, "app");
     if (app.empty()) {
         app = default_app;
     }
-    if (call_sid.empty() || !names_bridge(app)) {
-        return;
+    if (!names_bridge(app)) {
+        return nullptr;
     }
     std::string error;
-    const auto* upstream = service.choose(value_of(params, "bridge"), error);
-    if (upstream != nullptr) {
-        service.prewarm(std::string(call_sid), *upstream, std::move(executor));
+    return service.choose(value_of(params, "bridge"), error);
+}
+
+} // namespace
+
+bool wants_prewarm(const bridge_service& service, std::string_view default_app,
+                   const call_parameters& params) {
+    return prewarm_upstream(service, default_app, params) != nullptr;
+}
+
+bool prewarm_call(bridge_service& service, std::string_view default_app, std::string_view call_sid,
+                  const call_parameters& params, boost::asio::any_io_executor executor) {
+    const auto* upstream = prewarm_upstream(service, default_app, params);
+    if (call_sid.empty() || upstream == nullptr) {
+        return false;
     }
+    service.prewarm(std::string(call_sid), *upstream, std::move(executor));
+    return true;
+}
+
+bool prewarm_for_twiml(bridge_service& service, std::string_view default_app,
+                       const call_parameters& params, boost::asio::any_io_executor executor) {
+    return prewarm_call(service, default_app, value_of(params, "CallSid"), params,
+                        std::move(executor));
 }
 
 } // namespace callstream::server::bridge

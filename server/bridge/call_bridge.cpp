@@ -465,6 +465,10 @@ void call_bridge::count_truncation() {
     service_->stats().truncations.fetch_add(1, std::memory_order_relaxed);
 }
 
+void call_bridge::count_upstream_error(std::string_view type, std::string_view code) {
+    service_->stats().count_upstream_error(type, code);
+}
+
 void call_bridge::hangup(std::string reason) {
     end_call(std::move(reason));
 }

@@ -108,6 +108,7 @@ class call_bridge final : public upstream_socket_events,
     std::int64_t queued_end_ms() const override;
     void count_barge_in() override;
     void count_truncation() override;
+    void count_upstream_error(std::string_view type, std::string_view code) override;
     void hangup(std::string reason) override;
     void fail(std::string_view label, std::string detail) override;
 

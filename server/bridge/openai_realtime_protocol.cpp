@@ -271,6 +271,7 @@ void openai_realtime_protocol::handle_speech_started(bridge_actions& bridge) {
 
 void openai_realtime_protocol::handle_error(bridge_actions& bridge) {
     ++stats_.error_events;
+    bridge.count_upstream_error(event_.error_type, event_.error_code);
     if (event_.error_code == "response_cancel_not_active") {
         ++stats_.benign_errors; // our cancel crossed the response's end: expected
         return;

@@ -87,6 +87,8 @@ class bridge_actions {
     // For /metrics: a barge-in the protocol acted on, a truncation it sent upstream.
     virtual void count_barge_in() = 0;
     virtual void count_truncation() = 0;
+    // An `error` event the upstream sent (OpenAI Realtime error.type and error.code).
+    virtual void count_upstream_error(std::string_view type, std::string_view code) = 0;
 
     // Ends the call with a logged reason, as the hangup policy does (no reconnect).
     virtual void hangup(std::string reason) = 0;

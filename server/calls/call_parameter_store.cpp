@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <stdexcept>
 
 #include <openssl/rand.h>
@@ -62,6 +63,15 @@ void memory_call_parameter_store::discard(std::string_view id) {
     }
 }
 
+void memory_call_parameter_store::put(stream_parameters params, std::chrono::seconds ttl,
+                                      put_handler done) {
+    done(put(std::move(params), ttl));
+}
+
+void memory_call_parameter_store::take(std::string id, take_handler done) {
+    done(take(std::string_view(id)));
+}
+
 std::size_t memory_call_parameter_store::size() const {
     std::lock_guard lock(mutex_);
     return entries_.size();
@@ -82,15 +92,25 @@ std::string random_parameter_id() {
     return id;
 }
 
-parameters_resolution resolve_stream_parameters(call_parameter_store& store,
-                                                stream_parameters& custom) {
+bool parameters_too_long_for_twiml(const stream_parameters& params) {
+    return std::any_of(params.begin(), params.end(),
+                       [](const auto& p) { return p.first.size() + p.second.size() >= 500; });
+}
+
+bool parameters_lookup::ready() const {
+    std::lock_guard lock(mutex_);
+    return answered_;
+}
+
+parameters_resolution parameters_lookup::apply(stream_parameters& custom) {
+    std::optional<stream_parameters> stored;
+    {
+        std::lock_guard lock(mutex_);
+        stored = std::move(stored_);
+    }
     const auto it = std::find_if(custom.begin(), custom.end(),
                                  [](const auto& p) { return p.first == parameters_id_name; });
-    if (it == custom.end()) {
-        return parameters_resolution::inline_parameters;
-    }
-    auto stored = store.take(it->second);
-    if (!stored) {
+    if (!stored || it == custom.end()) {
         return parameters_resolution::unknown_id;
     }
     // The stored parameters take the id's place; anything else Twilio carried stays.
@@ -98,6 +118,33 @@ parameters_resolution resolve_stream_parameters(call_parameter_store& store,
     custom.insert(pos, std::make_move_iterator(stored->begin()),
                   std::make_move_iterator(stored->end()));
     return parameters_resolution::resolved;
+}
+
+std::shared_ptr<parameters_lookup> start_parameters_lookup(call_parameter_store& store,
+                                                           const stream_parameters& custom,
+                                                           std::function<void()> wake) {
+    const auto it = std::find_if(custom.begin(), custom.end(),
+                                 [](const auto& p) { return p.first == parameters_id_name; });
+    if (it == custom.end()) {
+        return nullptr;
+    }
+    auto lookup = std::make_shared<parameters_lookup>();
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    store.take(it->second,
+               [lookup, returned, wake = std::move(wake)](std::optional<stream_parameters> stored) {
+                   {
+                       std::lock_guard lock(lookup->mutex_);
+                       lookup->stored_ = std::move(stored);
+                       lookup->answered_ = true;
+                   }
+                   // An answer given inline is seen by the caller's ready(); only a later one wakes
+                   // it.
+                   if (returned->load(std::memory_order_acquire) && wake) {
+                       wake();
+                   }
+               });
+    returned->store(true, std::memory_order_release);
+    return lookup;
 }
 
 } // namespace callstream::server

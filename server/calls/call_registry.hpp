@@ -23,6 +23,8 @@
 
 namespace callstream::server {
 
+class status_sequencer; // server/calls/status_sequencer.hpp
+
 struct stream_record {
     std::string stream_sid;
     std::string processors;       // the processor chain, e.g. "echo" or "record,play"
@@ -98,6 +100,16 @@ class call_registry {
                            std::string_view processors, stream_parameters parameters = {});
     void on_stream_stopped(std::string_view call_sid, std::string_view stream_sid);
 
+    // Startup only, before the network threads run: cluster mode's status ordering (Redis).
+    void set_status_sequencer(std::shared_ptr<status_sequencer> sequencer) {
+        sequencer_ = std::move(sequencer);
+    }
+    // Null outside cluster mode.
+    status_sequencer* sequencer() const { return sequencer_.get(); }
+    // Startup only, before the network threads run: cluster mode's shared store (Redis).
+    void set_parameter_store(std::shared_ptr<call_parameter_store> store) {
+        parameters_ = std::move(store);
+    }
     // Startup only, before the network threads run.
     void set_stream_observer(std::shared_ptr<stream_observer> observer) {
         observer_ = std::move(observer);
@@ -113,7 +125,8 @@ class call_registry {
 
     const std::size_t capacity_;
     std::shared_ptr<call_parameter_store> parameters_;
-    std::shared_ptr<stream_observer> observer_; // set at startup, read-only afterwards
+    std::shared_ptr<stream_observer> observer_;   // set at startup, read-only afterwards
+    std::shared_ptr<status_sequencer> sequencer_; // same
     mutable std::mutex mutex_;
     std::list<call_record> calls_; // oldest first; guarded by mutex_
     std::unordered_map<std::string, std::list<call_record>::iterator> by_sid_;

@@ -4,11 +4,15 @@
 #include <cctype>
 #include <stdexcept>
 
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
 #include "codec/json_string.hpp"
 #include "server/app/log.hpp"
+#include "server/bridge/bridge_prewarm.hpp"
 #include "server/bridge/bridge_service.hpp"
+#include "server/calls/status_sequencer.hpp"
 #include "server/http/bearer_auth.hpp"
 #include "server/http/form.hpp"
 #include "server/http/router.hpp"
@@ -205,11 +209,20 @@ net::awaitable<http_response> call_routes::make_call(request_context& ctx) {
     }
     // Parameters travel inline while the TwiML fits Twilio's 4,000 characters; beyond that they
     // stay here under an id and the stream gets them back when it starts.
-    const std::string stream_url = media_stream_url(public_url_);
+    // A bridged call's upstream opens on this instance as soon as Twilio has the call (below);
+    // in a cluster its stream is pinned here (HAProxy's use-server).
+    const bool prewarm = ctx.server.bridge &&
+                         bridge::wants_prewarm(*ctx.server.bridge,
+                                               ctx.server.processors.default_app, call->parameters);
+    const std::string stream_url =
+        prewarm && !ctx.server.pinned_stream_path.empty()
+            ? media_stream_url(public_url_, ctx.server.pinned_stream_path)
+            : media_stream_url(public_url_);
     std::string twiml = make_call_twiml(*call, stream_url, call->parameters);
     std::string parameter_id;
     if (twiml.size() > twiml_inline_max_chars) {
-        parameter_id = registry_->parameters().put(call->parameters, call_parameters_ttl);
+        parameter_id = co_await async_put_parameters(registry_->parameters(), call->parameters,
+                                                     call_parameters_ttl, net::use_awaitable);
         if (parameter_id.empty()) {
             co_return json_error(req, http::status::service_unavailable,
                                  "cannot keep the call's parameters: the parameter store is "
@@ -240,6 +253,11 @@ net::awaitable<http_response> call_routes::make_call(request_context& ctx) {
         co_return rest_failure(req, result, "Twilio refused the call");
     }
     registry_->on_call_created(result.call_sid, call->to, call->from, result.status);
+    if (prewarm) {
+        // Twilio now dials: the upstream's handshake overlaps the ringing (BRIDGE.md §1.1.6).
+        bridge::prewarm_call(*ctx.server.bridge, ctx.server.processors.default_app, result.call_sid,
+                             call->parameters, co_await net::this_coro::executor);
+    }
     log(log_level::info, "call_placed",
         {{"call_sid", result.call_sid},
          {"to", call->to},
@@ -269,6 +287,15 @@ net::awaitable<http_response> call_routes::hangup(request_context& ctx) {
         co_return rest_failure(req, result, "Twilio refused the hangup");
     }
     log(log_level::info, "call_hangup", {{"call_sid", call_sid}, {"status", result.status}});
+    // Twilio ends the call and then its stream; closing the call's streams here as well frees
+    // them at once and shows the caller's side the end without waiting for Twilio's stop.
+    if (const auto call = registry_->find(call_sid)) {
+        for (const auto& s : call->streams) {
+            if (auto session = s.stopped ? nullptr : ctx.server.sessions.find(s.stream_sid)) {
+                session->post_close(1000, "call hung up");
+            }
+        }
+    }
     co_return json_ok(req, http::status::ok, call_json(result));
 }
 
@@ -302,11 +329,21 @@ net::awaitable<http_response> call_routes::status_callback(request_context& ctx)
             *field = *v;
         }
     }
-    const bool applied = registry_->on_status(u);
+    const std::string received_status = u.call_status;
+    const std::string received_sequence = u.sequence_number;
+    bool newest = true;
+    if (auto* sequencer = registry_->sequencer(); sequencer != nullptr) {
+        // In a cluster the callbacks of one call reach several instances: the newest status
+        // cluster-wide is what this one records (server/calls/status_sequencer.hpp).
+        auto ordered = co_await async_order_status(*sequencer, u, net::use_awaitable);
+        u = std::move(ordered.update);
+        newest = ordered.newest;
+    }
+    const bool applied = registry_->on_status(u) && newest;
     log(log_level::info, "call_status",
         {{"call_sid", u.call_sid},
-         {"status", u.call_status},
-         {"sequence", u.sequence_number},
+         {"status", received_status},
+         {"sequence", received_sequence},
          {"applied", applied ? "yes" : "no"}});
     http_response res{http::status::no_content, req.version()};
     res.keep_alive(req.keep_alive());

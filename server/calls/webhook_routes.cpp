@@ -1,7 +1,9 @@
-// GET|POST /twiml: the voice webhook that answers a call with TwiML connecting it to /media-stream.
+// GET|POST /twiml: the voice webhook that answers a call with TwiML connecting it to /media-stream
+// (or, in a cluster, to /i/{instance}/media-stream when this instance pre-warmed its bridge).
 #include "server/calls/webhook_routes.hpp"
 
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "server/bridge/bridge_prewarm.hpp"
 #include "server/calls/call_registry.hpp"
@@ -92,15 +94,33 @@ net::awaitable<http_response> twiml(request_context& ctx) {
                                  "or start callstream with --public-url");
         }
     }
+    bool prewarmed = false;
     if (ctx.server.bridge) {
         // Open the call's upstream while the phone rings (server/bridge/bridge_prewarm.hpp).
-        bridge::prewarm_for_twiml(*ctx.server.bridge, ctx.server.processors.default_app, params,
-                                  co_await net::this_coro::executor);
+        prewarmed = bridge::prewarm_for_twiml(*ctx.server.bridge, ctx.server.processors.default_app,
+                                              params, co_await net::this_coro::executor);
     }
-    const std::string url = media_stream_url(base);
-    co_return make_response(ctx.request, http::status::ok,
-                            mode == "fork" ? fork_stream_twiml(url, params, dial)
-                                           : connect_stream_twiml(url, params),
+    // In a cluster, a call whose upstream waits here is pinned here (HAProxy's use-server).
+    const std::string url = prewarmed && !ctx.server.pinned_stream_path.empty()
+                                ? media_stream_url(base, ctx.server.pinned_stream_path)
+                                : media_stream_url(base);
+    const auto render = [&](const twiml_parameters& p) {
+        return mode == "fork" ? fork_stream_twiml(url, p, dial) : connect_stream_twiml(url, p);
+    };
+    std::string body = render(params);
+    if (ctx.server.calls && parameters_too_long_for_twiml(params)) {
+        // Twilio would refuse these <Parameter>s: they stay with callstream (in a cluster in
+        // Redis, for whichever instance takes the stream) and the TwiML carries their id.
+        const std::string id = co_await async_put_parameters(
+            ctx.server.calls->parameters(), params, call_parameters_ttl, net::use_awaitable);
+        if (id.empty()) {
+            co_return json_error(ctx.request, http::status::service_unavailable,
+                                 "cannot keep the call's parameters: the parameter store is "
+                                 "unavailable");
+        }
+        body = render({{std::string(parameters_id_name), id}});
+    }
+    co_return make_response(ctx.request, http::status::ok, std::move(body),
                             "text/xml; charset=utf-8");
 }
 

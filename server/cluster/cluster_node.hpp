@@ -71,6 +71,8 @@ class cluster_node final : public stream_observer,
 
     const std::string& instance_id() const noexcept { return id_; }
     redis_client& redis() noexcept { return *commands_; }
+    // The command connection, for what keeps its own state in Redis (the parameter store).
+    std::shared_ptr<redis_client> redis_connection() const noexcept { return commands_; }
     bool redis_ready() const noexcept { return commands_->ready(); }
     // "Redis at host:6379/0 unavailable: <why>", for 503 bodies.
     std::string redis_unavailable() const;

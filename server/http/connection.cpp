@@ -10,6 +10,7 @@
 #include "server/app/log.hpp"
 #include "server/http/router.hpp"
 #include "server/media/media_session.hpp"
+#include "server/monitor/monitor_socket.hpp"
 
 namespace callstream::server {
 namespace {
@@ -46,6 +47,9 @@ bool is_media_stream_path(std::string_view path) {
 // Decides whether a WebSocket upgrade may proceed; a response means "refused".
 std::optional<http_response> check_upgrade(request_context& rc) {
     auto& ctx = rc.server;
+    if (monitor::is_monitor_socket_path(rc.path())) {
+        return monitor::check_monitor_upgrade(rc); // its own token; not a media stream
+    }
     if (!is_media_stream_path(rc.path())) {
         return json_error(rc.request, http::status::not_found,
                           "WebSocket endpoint is /media-stream");
@@ -108,6 +112,13 @@ net::awaitable<void> serve_http(Stream stream, beast::flat_buffer buffer,
                 co_await http::async_write(stream, *refused, use_nothrow);
                 ctx->stats.count_http("/media-stream", refused->result_int());
                 break;
+            }
+            if (monitor::is_monitor_socket_path(rc.path())) {
+                ctx->stats.count_http("/monitor", 101);
+                beast::get_lowest_layer(stream).expires_never();
+                co_await monitor::run_monitor_socket(std::move(stream), std::move(req), ctx,
+                                                     std::move(remote));
+                co_return;
             }
             ctx->stats.count_http("/media-stream", 101);
             // From here the WebSocket stream keeps its own timeouts.

@@ -12,6 +12,7 @@
 #include "server/bridge/stream_link.hpp"
 #include "server/calls/call_parameter_store.hpp"
 #include "server/calls/call_registry.hpp"
+#include "server/monitor/monitor_hub.hpp"
 #include "server/twilio/twiml.hpp"
 
 namespace callstream::server {
@@ -36,6 +37,9 @@ twilio_stream::twilio_stream(std::shared_ptr<server_context> ctx) : ctx_(std::mo
 twilio_stream::~twilio_stream() = default;
 
 void twilio_stream::on_wakeup() {
+    if (state_ == state::resolving && lookup_ && lookup_->ready() && !transport_->closing()) {
+        continue_start(); // the stored parameters arrived
+    }
     if (bridge_link_) {
         bridge_link_->poll(); // what the bridge asked for from another thread
     }
@@ -84,6 +88,9 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
             return;
         }
         stats.dtmf_in.fetch_add(1, std::memory_order_relaxed);
+        if (tap_) {
+            tap_->event("dtmf", msg_.digit);
+        }
         if (bridge_) {
             bridge_->caller_dtmf(msg_.digit[0]);
         }
@@ -97,6 +104,9 @@ void twilio_stream::on_text(std::string_view text, std::size_t capacity) {
         if (bridge_ && msg_.mark_name.starts_with(bridge::mark_prefix)) {
             bridge_->caller_mark_echo(msg_.mark_name); // the bridge's own pacing mark
             return;
+        }
+        if (tap_) {
+            tap_->event("mark", "played " + std::string(msg_.mark_name));
         }
         pipeline_->push_mark(msg_.mark_name);
         flush_pipeline();
@@ -139,6 +149,9 @@ void twilio_stream::on_media() {
         // Only a receive-only (<Start>, both_tracks) stream carries it: what the call hears,
         // recorded beside the caller. Never echoed: nothing is sent on such a stream.
         if (info_.receive_only) {
+            if (tap_) {
+                tap_->outbound_frame({s.ulaw.data(), n});
+            }
             if (bridge_) {
                 bridge_->outbound_audio({s.ulaw.data(), n}, msg_.timestamp_ms);
             }
@@ -149,6 +162,9 @@ void twilio_stream::on_media() {
     }
     // The process total for /metrics is the frame_processing histogram's count (one
     // observation per inbound frame); the per-stream count is the pipeline's (frames_in).
+    if (tap_) {
+        tap_->caller_frame({s.ulaw.data(), n}); // a max scan and relaxed stores, no lock
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (bridge_) {
         bridge_->caller_audio({s.ulaw.data(), n}, msg_.timestamp_ms); // upstream first: latency
@@ -169,16 +185,30 @@ void twilio_stream::on_start() {
     }
     info_ = std::move(parsed_start_);
     // A call placed with more parameters than its TwiML could carry brings only their id:
-    // the stream gets them back here, before anything reads them.
-    if (ctx_->calls &&
-        resolve_stream_parameters(ctx_->calls->parameters(), info_.custom_parameters) ==
-            parameters_resolution::unknown_id) {
-        fail(close_code::policy,
-             "unknown " + std::string(parameters_id_name) +
-                 ": expired, already used, or kept "
-                 "by another instance",
-             close_reason::bad_app);
-        return;
+    // the stream gets them back before anything reads them. A shared store (Redis) answers
+    // later: reading waits meanwhile (reading_paused) and on_wakeup carries on.
+    if (ctx_->calls) {
+        lookup_ = start_parameters_lookup(ctx_->calls->parameters(), info_.custom_parameters,
+                                          transport_->cross_thread_wakeup());
+        if (lookup_ && !lookup_->ready()) {
+            state_ = state::resolving;
+            return;
+        }
+    }
+    continue_start();
+}
+
+void twilio_stream::continue_start() {
+    if (lookup_) {
+        const auto resolution = lookup_->apply(info_.custom_parameters);
+        lookup_.reset();
+        if (resolution == parameters_resolution::unknown_id) {
+            fail(close_code::policy,
+                 "unknown " + std::string(parameters_id_name) +
+                     ": expired, already used, or its store is unreachable",
+                 close_reason::bad_app);
+            return;
+        }
     }
     const std::string app(info_.parameter("app"));
     auto chain = pipeline::make_processor_chain(app, ctx_->processors);
@@ -213,6 +243,12 @@ void twilio_stream::on_start() {
     if (ctx_->calls) {
         ctx_->calls->on_stream_started(info_.call_sid, info_.stream_sid, app_name,
                                        info_.custom_parameters);
+    }
+    if (ctx_->monitor) {
+        tap_ = ctx_->monitor->open_tap({info_.call_sid, info_.stream_sid,
+                                        std::string(info_.parameter("From")),
+                                        std::string(info_.parameter("To")), std::string(app_name),
+                                        info_.receive_only, chain.bridge_port != nullptr});
     }
     pipeline_->start(info_);
     flush_pipeline();
@@ -249,6 +285,9 @@ void twilio_stream::count_pipeline_drops() {
         ctx_->stats.frames_dropped_pipeline.fetch_add(dropped - pipeline_dropped_,
                                                       std::memory_order_relaxed);
         pipeline_dropped_ = dropped;
+        if (tap_) {
+            tap_->set_frames_dropped(dropped);
+        }
     }
 }
 
@@ -269,22 +308,34 @@ void twilio_stream::flush_pipeline() {
         switch (ev.type) {
         case pipeline::outbound_event::kind::media:
             writer_.media(ev.media(), text);
+            if (tap_) {
+                tap_->outbound_frame(ev.media());
+            }
             stats.frames().frames_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::media);
             return;
         case pipeline::outbound_event::kind::mark:
             writer_.mark(ev.mark_name(), text);
+            if (tap_) {
+                tap_->event("mark", "sent " + std::string(ev.mark_name()));
+            }
             stats.marks_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::control);
             return;
-        case pipeline::outbound_event::kind::clear:
+        case pipeline::outbound_event::kind::clear: {
             // Media still queued here would only be discarded by Twilio after the clear.
-            stats.frames_dropped_cleared.fetch_add(transport_->drop_queued_media(),
-                                                   std::memory_order_relaxed);
+            const std::size_t cleared = transport_->drop_queued_media();
+            stats.frames_dropped_cleared.fetch_add(cleared, std::memory_order_relaxed);
+            if (tap_) {
+                // Labelled barge-in when the caller was loud as it happened (inferred).
+                tap_->event(tap_->caller_loud() ? "barge-in" : "clear",
+                            std::to_string(cleared) + " queued frames dropped");
+            }
             writer_.clear(text);
             stats.clears_out.fetch_add(1, std::memory_order_relaxed);
             transport_->send(std::move(text), message_kind::control);
             return;
+        }
         }
     });
     count_pipeline_drops();
@@ -346,6 +397,9 @@ void twilio_stream::on_closed(close_reason why) {
         counters = pipeline_->counters();
     }
     state_ = state::stopped;
+    if (tap_) {
+        ctx_->monitor->close_tap(tap_);
+    }
     ctx_->sessions.remove(registry_id_);
     if (ctx_->calls && !info_.stream_sid.empty()) {
         ctx_->calls->on_stream_stopped(info_.call_sid, info_.stream_sid);

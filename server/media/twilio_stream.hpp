@@ -28,7 +28,13 @@ class call_bridge;
 class stream_link;
 } // namespace callstream::server::bridge
 
+namespace callstream::server::monitor {
+class stream_tap;
+} // namespace callstream::server::monitor
+
 namespace callstream::server {
+
+class parameters_lookup;
 
 class twilio_stream final : public stream_handler {
   public:
@@ -42,15 +48,18 @@ class twilio_stream final : public stream_handler {
     // The pipeline's backpressure (pipeline/stream_pipeline.hpp: a recorder behind, a DSP
     // worker's inbound ring filling).
     bool reading_paused() override {
-        return pipeline_ && state_ == state::streaming && pipeline_->reading_paused();
+        return state_ == state::resolving ||
+               (pipeline_ && state_ == state::streaming && pipeline_->reading_paused());
     }
     void on_closed(close_reason why) override;
     std::string_view log_id() const noexcept override { return info_.stream_sid; }
 
   private:
-    enum class state { awaiting_start, streaming, stopped };
+    // resolving: start carried a parameters id and the store has not answered yet.
+    enum class state { awaiting_start, resolving, streaming, stopped };
 
     void on_start();
+    void continue_start(); // on_start, once the stored parameters are in
     void on_media();
     bool check_streaming();
     void fail(std::uint16_t code, std::string_view text, close_reason why);
@@ -72,6 +81,9 @@ class twilio_stream final : public stream_handler {
     std::uint64_t pipeline_dropped_ = 0; // pipeline drops already added to /metrics
     std::shared_ptr<bridge::call_bridge> bridge_;
     std::shared_ptr<bridge::stream_link> bridge_link_;
+    std::shared_ptr<parameters_lookup> lookup_; // while resolving
+    // --monitor: levels, counters and listen-in for /monitor (server/monitor/stream_tap.hpp).
+    std::shared_ptr<monitor::stream_tap> tap_;
 };
 
 } // namespace callstream::server

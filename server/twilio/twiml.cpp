@@ -90,7 +90,7 @@ std::string fork_stream_twiml(std::string_view stream_url, const twiml_parameter
     return out;
 }
 
-std::string media_stream_url(std::string_view public_base) {
+std::string media_stream_url(std::string_view public_base, std::string_view path) {
     // Twilio only connects streams over wss; whatever scheme the base names, the stream is wss.
     if (const auto pos = public_base.find("://"); pos != std::string_view::npos) {
         public_base.remove_prefix(pos + 3);
@@ -98,7 +98,7 @@ std::string media_stream_url(std::string_view public_base) {
     while (!public_base.empty() && public_base.back() == '/') {
         public_base.remove_suffix(1);
     }
-    return "wss://" + std::string(public_base) + "/media-stream";
+    return "wss://" + std::string(public_base) + std::string(path);
 }
 
 } // namespace callstream::server

@@ -39,6 +39,8 @@ std::string fork_stream_twiml(std::string_view stream_url, const twiml_parameter
                               std::string_view dial);
 
 // The wss:// media-stream URL for a public base ("https://abc.ngrok-free.app" or a bare host).
-std::string media_stream_url(std::string_view public_base);
+// `path` is "/media-stream", or in a cluster "/i/{instance}/media-stream" to pin the stream to
+// the instance that pre-warmed its bridge.
+std::string media_stream_url(std::string_view public_base, std::string_view path = "/media-stream");
 
 } // namespace callstream::server

@@ -3,11 +3,26 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 import { serverEnv } from './js/server.mjs';
+import { makeCertificates, startStandin } from './twilio_standin.mjs';
 
 export const ACCOUNT_SID = 'AC' + '0123456789abcdef'.repeat(2);
 export const AUTH_TOKEN = 'test-auth-token-7f3a';
 export const API_TOKEN = 'test-api-token-91c2';
 export const PUBLIC_URL = 'https://callstream.example.test';
+// What a callstream placing calls through the stand-in needs: its environment (credentials and
+// API token) and its flags (public URL, the stand-in's base and CA).
+export const ACCOUNT_ENV = { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    CALLSTREAM_API_TOKEN: API_TOKEN, TWILIO_FROM: 'callstream' };
+export const standinArgs = (standin) => ['--public-url', PUBLIC_URL, '--twilio-api-base',
+    standin.base, '--twilio-ca-file', standin.caFile];
+
+// The HTTPS Calls API stand-in for ACCOUNT_SID/AUTH_TOKEN, answering 'ok'.
+export async function startAccountStandin() {
+    const standin = await startStandin({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID,
+        password: AUTH_TOKEN, dir: makeCertificates() });
+    standin.mode = 'ok';
+    return standin;
+}
 
 // Spawns callstream on 127.0.0.1 with a free port; resolves when it logs "listening".
 // `env` replaces the Twilio/callstream variables entirely so the host environment cannot leak in.

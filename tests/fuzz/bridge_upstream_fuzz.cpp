@@ -38,6 +38,7 @@ struct null_bridge final : bridge_actions {
     std::int64_t queued_end_ms() const override { return accepted_bytes / 8; }
     void count_barge_in() override {}
     void count_truncation() override {}
+    void count_upstream_error(std::string_view, std::string_view) override {}
     void hangup(std::string) override { failed = true; }
     void fail(std::string_view, std::string) override { failed = true; }
 };

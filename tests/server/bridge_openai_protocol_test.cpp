@@ -1,9 +1,11 @@
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include "codec/base64.hpp"
+#include "server/bridge/bridge_metrics.hpp"
 #include "server/bridge/openai_realtime_protocol.hpp"
 #include "tests/server/bridge_recording_bridge.hpp"
 
@@ -245,6 +247,9 @@ TEST(bridge_openai_protocol, other_error_events_are_counted_and_the_session_goes
     deliver(s.protocol, s.bridge,
             R"({"type":"error","error":{"type":"server_error","code":null,"message":"boom"}})");
     EXPECT_EQ(s.protocol.stats().error_events, 2u);
+    // Each is counted for /metrics by type and code (a null code arrives empty).
+    EXPECT_EQ(s.bridge.upstream_errors,
+              (std::vector<std::string>{"invalid_request_error/invalid_value", "server_error/"}));
     EXPECT_TRUE(s.bridge.failures.empty());
     deliver(s.protocol, s.bridge, delta("item_1", std::vector<std::uint8_t>(160, 0x11)));
     EXPECT_EQ(s.bridge.ulaw.size(), 160u);
@@ -323,3 +328,28 @@ TEST(bridge_openai_protocol, options_are_validated_with_the_flag_to_fix) {
 
 } // namespace
 } // namespace callstream::server::bridge
+
+TEST(bridge_metrics, upstream_error_labels_are_bounded) {
+    callstream::server::bridge::bridge_metrics m;
+    m.count_upstream_error("invalid_request_error", "invalid_value");
+    m.count_upstream_error("invalid_request_error", "invalid_value");
+    m.count_upstream_error("server_error", "");
+    // What an upstream makes up (here with quotes and a newline) cannot become a label.
+    for (int i = 0; i < 50; ++i) {
+        m.count_upstream_error("made_up_" + std::to_string(i), "x\"}\nevil" + std::to_string(i));
+    }
+    std::string text;
+    m.render(text);
+    EXPECT_NE(text.find("callstream_bridge_upstream_errors_total{type=\"invalid_request_error\","
+                        "code=\"invalid_value\"} 2\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("callstream_bridge_upstream_errors_total{type=\"server_error\","
+                        "code=\"none\"} 1\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("callstream_bridge_upstream_errors_total{type=\"other\",code=\"other\"} "
+                        "50\n"),
+              std::string::npos);
+    EXPECT_EQ(text.find("evil"), std::string::npos);
+    EXPECT_EQ(text.find("made_up"), std::string::npos);
+}

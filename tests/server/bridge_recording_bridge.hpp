@@ -26,6 +26,7 @@ struct recording_bridge final : bridge_actions {
     int clears = 0;
     int barge_ins = 0;
     int truncations = 0;
+    std::vector<std::string> upstream_errors; // "type/code"
     std::vector<std::pair<std::string, std::string>> failures;
     std::int64_t accepted_bytes = 0; // μ-law bytes at 8 kHz
     std::int64_t heard = 0;
@@ -51,6 +52,9 @@ struct recording_bridge final : bridge_actions {
     std::int64_t queued_end_ms() const override { return accepted_bytes / 8; }
     void count_barge_in() override { ++barge_ins; }
     void count_truncation() override { ++truncations; }
+    void count_upstream_error(std::string_view type, std::string_view code) override {
+        upstream_errors.push_back(std::string(type) + "/" + std::string(code));
+    }
     void hangup(std::string reason) override { failures.emplace_back("hangup", reason); }
     void fail(std::string_view label, std::string detail) override {
         failures.emplace_back(std::string(label), std::move(detail));

@@ -1,11 +1,13 @@
 // The cluster's pure parts: the --redis-url form, the bus message framing, the agent's line,
-// instance ids.
+// instance ids, the parameter store's encoding.
 #include <gtest/gtest.h>
 
 #include "server/cluster/agent_check.hpp"
 #include "server/cluster/bus_message.hpp"
 #include "server/cluster/cluster_node.hpp"
+#include "server/cluster/redis_parameter_store.hpp"
 #include "server/cluster/redis_url.hpp"
+#include "server/twilio/twiml.hpp"
 
 namespace {
 
@@ -86,6 +88,62 @@ TEST(InstanceId, AllowsPathAndServerNameSafeCharactersOnly) {
 TEST(WithInstance, PutsTheInstanceFirst) {
     EXPECT_EQ(with_instance("{\"sid\":\"CA1\"}", "cs1"), "{\"instance\":\"cs1\",\"sid\":\"CA1\"}");
     EXPECT_EQ(with_instance("{}", "cs1"), "{\"instance\":\"cs1\"}");
+}
+
+TEST(RedisParameterStore, EncodingRoundTripsAnyBytesInOrder) {
+    const stream_parameters params{{"app", "bridge"},
+                                   {"note", std::string("a:b\0c\n9:é\"<&", 14)},
+                                   {"", ""},
+                                   {"10:x", std::string(600, ':')},
+                                   {"app", "second"}};
+    const auto encoded = encode_stream_parameters(params);
+    const auto decoded = decode_stream_parameters(encoded);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, params);
+    EXPECT_EQ(decode_stream_parameters(""), stream_parameters{});
+    EXPECT_EQ(parameters_key("0123456789abcdef0123456789abcdef"),
+              "cs:params:0123456789abcdef0123456789abcdef");
+}
+
+TEST(RedisParameterStore, DecodingRefusesWhatEncodingCannotWrite) {
+    for (const char* bad : {"3:app", "3:app7:bridge", "x:ab0:", ":0:", "3:app-1:x", "4:app",
+                            "99999999999:a0:", "3:app6:bridg", "03a:app0:"}) {
+        EXPECT_FALSE(decode_stream_parameters(bad)) << bad;
+    }
+    // Every proper prefix of a valid encoding is refused (a truncated value is never half read).
+    const auto encoded = encode_stream_parameters({{"app", "echo"}, {"k", "v"}});
+    for (std::size_t n = 1; n < encoded.size(); ++n) {
+        const auto d = decode_stream_parameters(encoded.substr(0, n));
+        EXPECT_TRUE(!d || d->size() < 2 || n == encoded.size()) << n;
+        if (d) {
+            EXPECT_EQ(decode_stream_parameters(encode_stream_parameters(*d)), d);
+        }
+    }
+}
+
+TEST(ParametersLookup, MemoryStoreAnswersInlineAndReplacesTheIdInPlace) {
+    memory_call_parameter_store store;
+    const std::string id = store.put({{"a", "1"}, {"b", "2"}}, std::chrono::seconds(60));
+    stream_parameters custom{
+        {"before", "x"}, {std::string(parameters_id_name), id}, {"after", "y"}};
+    int woken = 0;
+    auto lookup = start_parameters_lookup(store, custom, [&] { ++woken; });
+    ASSERT_TRUE(lookup);
+    EXPECT_TRUE(lookup->ready());
+    EXPECT_EQ(lookup->apply(custom), parameters_resolution::resolved);
+    EXPECT_EQ(custom, (stream_parameters{{"before", "x"}, {"a", "1"}, {"b", "2"}, {"after", "y"}}));
+    EXPECT_EQ(woken, 0); // answered inline: the stream carries on without a wakeup
+    EXPECT_FALSE(start_parameters_lookup(store, custom, [] {}));
+
+    stream_parameters again{{std::string(parameters_id_name), id}}; // taken already
+    lookup = start_parameters_lookup(store, again, [] {});
+    ASSERT_TRUE(lookup);
+    EXPECT_EQ(lookup->apply(again), parameters_resolution::unknown_id);
+}
+
+TEST(ParametersLookup, TooLongForTwimlAtFiveHundredCharacters) {
+    EXPECT_FALSE(parameters_too_long_for_twiml({{"name", std::string(495, 'v')}}));
+    EXPECT_TRUE(parameters_too_long_for_twiml({{"a", "b"}, {"name", std::string(496, 'v')}}));
 }
 
 } // namespace

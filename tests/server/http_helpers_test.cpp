@@ -168,6 +168,9 @@ TEST(config, help_lists_every_option) {
         {"--agent-port", "CALLSTREAM_AGENT_PORT"},
         {"--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT"},
         {"--cluster-ttl", "CALLSTREAM_CLUSTER_TTL"},
+        {"--monitor", "CALLSTREAM_MONITOR"},
+        {"--monitor-assets", "CALLSTREAM_MONITOR_ASSETS"},
+        {"--monitor-token-ttl", "CALLSTREAM_MONITOR_TOKEN_TTL"},
         {"--help", ""},
     };
     const std::string help = config_help();

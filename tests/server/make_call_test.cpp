@@ -200,6 +200,11 @@ TEST(make_call, parameter_store_keeps_parameters_under_an_unguessable_id) {
     const std::string id = store.put(params, std::chrono::seconds(60));
     EXPECT_EQ(id.size(), 32u);
     EXPECT_NE(store.put(params, std::chrono::seconds(60)), id);
+    // What a starting stream does (the memory store answers inline).
+    const auto resolve_stream_parameters = [](call_parameter_store& s, stream_parameters& c) {
+        auto lookup = start_parameters_lookup(s, c, [] {});
+        return lookup ? lookup->apply(c) : parameters_resolution::inline_parameters;
+    };
     stream_parameters custom = {{"CallSid", "CA1"}, {std::string(parameters_id_name), id}};
     EXPECT_EQ(resolve_stream_parameters(store, custom), parameters_resolution::resolved);
     EXPECT_EQ(custom, (stream_parameters{{"CallSid", "CA1"}, params[0], params[1]}));

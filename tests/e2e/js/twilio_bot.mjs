@@ -13,10 +13,13 @@ import { createRequire } from 'node:module';
 const require = createRequire(process.env.NODE_PATH + '/');
 const { WebSocketServer } = require('ws');
 
+// handshakeDelayMs: the upgrade is answered that late, like a provider across the ocean.
 export function startTwilioBot({ echo = true, greeting = null, onStart = null,
-    onMessage = null } = {}) {
+    onMessage = null, handshakeDelayMs = 0 } = {}) {
     const bot = { connections: [], port: 0 };
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0,
+        verifyClient: handshakeDelayMs > 0
+            ? (info, done) => setTimeout(() => done(true), handshakeDelayMs) : undefined });
     bot.wss = wss;
     wss.on('connection', (ws, req) => {
         const conn = { events: [], openedAt: Date.now(), headers: req.headers, ws,
