@@ -162,7 +162,15 @@ server::server(config cfg)
     }
 }
 
-server::~server() = default;
+server::~server() {
+    // The context holds objects bound to io_contexts that are members of this server: the
+    // monitor's timer (network thread 0) and, through the Redis parameter store, the cluster's
+    // Redis client (the cluster node's own io_context). Members are destroyed in reverse order
+    // of declaration, which would destroy both io_contexts first; drop our reference now, so the
+    // context goes here or, if a pending handler still holds it, while the network contexts shut
+    // down, and in either case before the cluster node.
+    ctx_.reset();
+}
 
 std::shared_ptr<net::ssl::context> server::current_tls() {
     const std::lock_guard lock(tls_mutex_);
@@ -278,6 +286,9 @@ void server::finish_shutdown() {
     acceptor_.close(ignored);
     for (auto& session : ctx_->sessions.all()) {
         session->post_close(1001, "server shutting down");
+    }
+    if (ctx_->bridge) {
+        ctx_->bridge->abandon_prewarmed(); // calls that never connected will not now
     }
     shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_->cfg.shutdown_timeout;
     poll_shutdown();

@@ -81,6 +81,17 @@ void bridge_service::expire(const std::string& call_sid, const std::shared_ptr<c
     b->abandon();
 }
 
+void bridge_service::abandon_prewarmed() {
+    std::map<std::string, std::shared_ptr<call_bridge>> left;
+    {
+        const std::lock_guard lock(mutex_);
+        left.swap(prewarmed_);
+    }
+    for (auto& [call_sid, bridge] : left) {
+        bridge->abandon();
+    }
+}
+
 std::shared_ptr<call_bridge> bridge_service::adopt(const std::string& call_sid,
                                                    const upstream_config& upstream) {
     std::shared_ptr<call_bridge> b;

@@ -52,6 +52,10 @@ class bridge_service : public std::enable_shared_from_this<bridge_service> {
     std::shared_ptr<call_bridge> adopt(const std::string& call_sid,
                                        const upstream_config& upstream);
 
+    // Shutdown: closes every pre-warmed upstream no stream has adopted (any thread). A
+    // pre-warmed bridge holds this service, so one left in the map would keep both alive.
+    void abandon_prewarmed();
+
     void track(const std::string& call_sid, const std::shared_ptr<call_bridge>& bridge);
     void untrack(const std::string& call_sid, const call_bridge* bridge);
     // The JSON object describing the call's bridge, or empty when it has none.

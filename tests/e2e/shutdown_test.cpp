@@ -50,6 +50,22 @@ TEST(shutdown, sigterm_closes_every_stream_with_1001_and_exits_0) {
 }
 
 // New connections are refused once shutdown begins (the listener is closed first).
+// With --monitor the context holds a timer bound to a network thread's io_context; the server
+// must destroy it before that io_context (a sanitizer build reported a heap-use-after-free at
+// exit and exited 1 when it did not).
+TEST(shutdown, sigterm_with_the_monitor_on_exits_0) {
+    server_process server({"--monitor", "--api-token", "shutdown-test-token"});
+    const auto token = http_request(server.port(), "POST", "/monitor/token", "",
+                                    {{"Authorization", "Bearer shutdown-test-token"}});
+    ASSERT_EQ(token.status, 200) << token.body;
+    good_stream stream(server.port(), 1);
+    ASSERT_TRUE(stream.echoes());
+    server.signal(SIGTERM);
+    EXPECT_EQ(stream.client.wait_close(10s).code, 1001);
+    const int status = server.stop(0, 15s);
+    EXPECT_EQ(status, 0) << server.log();
+}
+
 TEST(shutdown, no_new_connections_after_sigterm) {
     server_process server({"--shutdown-timeout", "10", "--handshake-timeout", "30"});
     // A peer that never answers our close frame holds shutdown open for a while.
