@@ -159,6 +159,11 @@ server::server(config cfg)
         ctx_->drain = [node = cluster_.get()](std::function<void()> finished) {
             node->begin_drain(std::move(finished));
         };
+        if (ctx_->monitor) {
+            ctx_->monitor->set_cluster(std::make_shared<monitor::cluster_view>(
+                                           cluster_->redis_connection(), cluster_->instance_id()),
+                                       cluster_->instance_id());
+        }
     }
 }
 

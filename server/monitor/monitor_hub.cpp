@@ -56,6 +56,11 @@ monitor_hub::monitor_hub(boost::asio::any_io_executor timer_executor, token_sign
     : timer_(std::move(timer_executor)), tokens_(std::move(tokens)), assets_(std::move(assets)),
       bridge_(std::move(bridge)), instance_id_(std::move(instance_id)) {}
 
+void monitor_hub::set_cluster(std::shared_ptr<cluster_view> view, std::string instance_id) {
+    cluster_ = std::move(view);
+    instance_id_ = std::move(instance_id);
+}
+
 std::shared_ptr<stream_tap> monitor_hub::open_tap(call_facts facts) {
     auto tap = std::make_shared<stream_tap>(std::move(facts));
     const std::lock_guard lock(mutex_);
@@ -130,10 +135,19 @@ void monitor_hub::on_tick() {
     }
     // One snapshot per tick, shared by every watcher: every call's facts once a second, when
     // a call or a watcher is new, and only levels and counters in between.
+    // The other instances' calls: one EVAL at most every cluster_view::refresh_every, its
+    // answer used from the tick after it arrives; a change is sent at once as a full snapshot.
+    bool cluster_changed = false;
+    if (cluster_) {
+        cluster_->refresh();
+        const auto version = cluster_->current().version;
+        cluster_changed = version != cluster_version_;
+        cluster_version_ = version;
+    }
     bool full = false;
     {
         const std::lock_guard lock(mutex_);
-        full = full_due_ || ticks_ % full_every == 0;
+        full = full_due_ || cluster_changed || ticks_ % full_every == 0;
         full_due_ = false;
         ++ticks_;
     }
@@ -158,8 +172,17 @@ std::string monitor_hub::snapshot_json(bool full) {
     const auto now = std::chrono::system_clock::now();
     std::string out = std::string("{\"type\":\"") + (full ? "snapshot" : "levels") +
                       "\",\"at\":" + std::to_string(unix_ms(now)) + ",";
+    cluster_view::state cluster;
     if (full) {
         append_field(out, "instance", instance_id_);
+        if (cluster_) {
+            cluster = cluster_->current();
+            out += "\"cluster\":{\"ok\":";
+            out += cluster.ok ? "true" : "false";
+            out += ",\"error\":";
+            codec::append_json_string(out, cluster.error);
+            out += ",\"remote_calls\":" + std::to_string(cluster.calls->size()) + "},";
+        }
     }
     out += "\"calls\":[";
     bool first = true;
@@ -173,6 +196,9 @@ std::string monitor_hub::snapshot_json(bool full) {
             append_levels(out, *tap, r, now);
         }
     }
+    if (full && cluster.calls) {
+        append_remote(out, cluster, first, now);
+    }
     out += "]}";
     return out;
 }
@@ -181,6 +207,7 @@ void monitor_hub::append_call(std::string& out, const stream_tap& tap, const str
                               std::chrono::system_clock::time_point now) const {
     const auto& f = tap.facts();
     out += '{';
+    append_field(out, "instance", instance_id_);
     append_field(out, "call_sid", f.call_sid);
     append_field(out, "stream_sid", f.stream_sid);
     append_field(out, "from", f.from);
@@ -204,6 +231,27 @@ void monitor_hub::append_call(std::string& out, const stream_tap& tap, const str
     out += ",\"events\":";
     append_events(out, tap, now);
     out += '}';
+}
+
+// Another instance's call: what the registry holds; its meters live on its owner.
+void monitor_hub::append_remote(std::string& out, const cluster_view::state& cluster, bool first,
+                                std::chrono::system_clock::time_point now) const {
+    for (const auto& c : *cluster.calls) {
+        out += first ? "{" : ",{";
+        first = false;
+        append_field(out, "instance", c.instance);
+        out += "\"remote\":true,";
+        append_field(out, "call_sid", c.call_sid);
+        append_field(out, "stream_sid", c.stream_sid);
+        append_field(out, "from", c.from);
+        append_field(out, "to", c.to);
+        append_field(out, "app", c.app);
+        out += "\"started\":" + std::to_string(c.started_ms) + ",";
+        out += "\"duration_ms\":" +
+               std::to_string(c.started_ms == 0 ? 0 : unix_ms(now) - c.started_ms) + ",";
+        out += "\"bridge\":null,\"caller\":null,\"outbound\":null,\"listening\":false,"
+               "\"events\":[]}";
+    }
 }
 
 // [stream_sid, duration_ms, caller dBFS, caller speaking, outbound dBFS, outbound speaking,

@@ -22,6 +22,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "server/monitor/cluster_view.hpp"
 #include "server/monitor/monitor_assets.hpp"
 #include "server/monitor/monitor_token.hpp"
 #include "server/monitor/stream_tap.hpp"
@@ -49,6 +50,10 @@ class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
                 std::shared_ptr<const monitor_assets> assets,
                 std::shared_ptr<bridge::bridge_service> bridge, std::string instance_id);
 
+    // Cluster mode (server start-up, before any network thread runs): this instance's id, and
+    // the registry's view of the other instances' calls, refreshed while someone watches.
+    void set_cluster(std::shared_ptr<cluster_view> view, std::string instance_id);
+
     const token_signer& tokens() const noexcept { return tokens_; }
     const monitor_assets& assets() const noexcept { return *assets_; }
 
@@ -63,8 +68,10 @@ class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
     void add_watcher(const std::shared_ptr<watcher>& w);
     std::size_t watchers() const;
 
-    // full: {"type":"snapshot","at":ms,"instance":…,"calls":[{…}]}; else {"type":"levels",
-    // "at":ms,"calls":[[…]]}, levels and counters only. docs/monitor.md lists the fields.
+    // full: {"type":"snapshot","at":ms,"instance":…,"calls":[{…}]} (in cluster mode also the
+    // other instances' calls, "remote":true, and "cluster":{"ok":…}); else {"type":"levels",
+    // "at":ms,"calls":[[…]]}, this instance's levels and counters only. docs/monitor.md lists
+    // the fields.
     // Resets the taps' peak readings, so only the timer calls it (and tests).
     std::string snapshot_json(bool full);
 
@@ -79,12 +86,16 @@ class monitor_hub : public std::enable_shared_from_this<monitor_hub> {
     void append_events(std::string& out, const stream_tap& tap,
                        std::chrono::system_clock::time_point now) const;
     void on_tick();
+    void append_remote(std::string& out, const cluster_view::state& cluster, bool first,
+                       std::chrono::system_clock::time_point now) const;
 
     boost::asio::steady_timer timer_;
     const token_signer tokens_;
     const std::shared_ptr<const monitor_assets> assets_;
     std::shared_ptr<bridge::bridge_service> bridge_;
-    const std::string instance_id_;
+    std::string instance_id_;               // set before threads run
+    std::shared_ptr<cluster_view> cluster_; // null without --redis-url; set likewise
+    std::uint64_t cluster_version_ = 0;     // timer thread: the last one watchers saw
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::shared_ptr<stream_tap>> taps_; // by streamSid
     std::vector<std::weak_ptr<watcher>> watchers_;

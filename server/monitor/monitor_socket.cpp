@@ -28,8 +28,22 @@ constexpr std::string_view listen_prefix = "/monitor/listen/";
 constexpr std::chrono::milliseconds listen_poll{20};
 constexpr std::size_t frame_header_bytes = 16;
 
+// "/i/{instance}/monitor/…" is "/monitor/…" pinned to an instance: HAProxy's use-server rule
+// routes on the instance segment (scripts/deploy/haproxy.cfg), and whichever instance gets it
+// serves it (a stream held elsewhere is a 404, as unpinned).
+std::string_view unpinned(std::string_view path) {
+    if (path.substr(0, 3) != "/i/") {
+        return path;
+    }
+    const auto slash = path.find('/', 3);
+    if (slash == std::string_view::npos || slash == 3) {
+        return path;
+    }
+    return path.substr(slash);
+}
+
 std::string_view path_of(std::string_view target) {
-    return target.substr(0, target.find('?'));
+    return unpinned(target.substr(0, target.find('?')));
 }
 
 // The value of `name` in the target's query string (tokens are [0-9a-f.]: nothing to decode).
@@ -51,7 +65,8 @@ std::string_view query_param(std::string_view target, std::string_view name) {
     return {};
 }
 
-std::string_view listen_sid(std::string_view path) {
+std::string_view listen_sid(std::string_view pinned_or_not) {
+    const auto path = unpinned(pinned_or_not);
     if (path.substr(0, listen_prefix.size()) != listen_prefix) {
         return {};
     }
@@ -235,7 +250,7 @@ class listen_session : public std::enable_shared_from_this<listen_session<Stream
 } // namespace
 
 bool is_monitor_socket_path(std::string_view path) {
-    return path == events_path || !listen_sid(path).empty();
+    return unpinned(path) == events_path || !listen_sid(path).empty();
 }
 
 std::optional<http_response> check_monitor_upgrade(request_context& rc) {

@@ -8,6 +8,8 @@
 //                                u16 bytes, u32 sequence, f64 capture time in unix ms; little
 //                                endian) and 20 ms of 8 kHz μ-law; one text message first
 //                                ({"type":"listen",…}). One listener per call.
+// Both also answer at /i/{instance}/monitor/…: HAProxy routes that form to the named instance,
+// so the page reaches the instance that holds a call (docs/cluster.md).
 // Every listen-in is logged: monitor_listen_started (call, stream, remote address) and
 // monitor_listen_ended (the same and how long, how many frames).
 //

@@ -1,6 +1,9 @@
 // The monitor page: trades the API token for a monitor token, keeps /monitor/events open and
 // redraws the call table from each snapshot (at most 10 a second), keeps a timeline of events,
 // and runs the actions (hang up, play, clear) through callstream's HTTP API with the API token.
+// In a cluster the list holds every instance's calls; listening opens /i/{instance}/monitor/…,
+// which HAProxy routes to the instance holding the call, and the actions go to any instance,
+// which forwards them to the owner over the cluster bus (docs/monitor.md).
 // The API token comes from the URL fragment (#token=…, never sent to the server) or the form,
 // and is kept in sessionStorage for this tab only.
 import { Listener } from './listen.js';
@@ -63,6 +66,10 @@ const fmtDuration = (ms) => {
 };
 
 function meter(row, leg, reading) {
+  if (!reading) { // another instance's call: its meters stay on its owner
+    $(`.db[data-leg="${leg}"]`, row).textContent = '';
+    return;
+  }
   const db = reading.level_dbfs;
   const el = $(`.meter[data-leg="${leg}"]`, row);
   el.dataset.level = db.toFixed(1);
@@ -76,6 +83,9 @@ function makeRow(call) {
   const row = $('#call-row').content.firstElementChild.cloneNode(true);
   row.dataset.streamSid = call.stream_sid;
   row.dataset.callSid = call.call_sid;
+  row.dataset.instance = call.instance ?? '';
+  row.dataset.remote = String(Boolean(call.remote));
+  $('.instance', row).textContent = call.instance || '–';
   $('.sid', row).textContent = `${call.call_sid.slice(0, 12)}…`;
   $('.sid', row).title = `${call.call_sid}, stream ${call.stream_sid}`;
   $('.parties', row).textContent = `${call.from || '?'} → ${call.to || '?'}`;
@@ -89,22 +99,28 @@ function makeRow(call) {
 // dBFS, outbound speaking, frames in, out, dropped, listening, events] per call; the facts
 // (from, to, app, …) come from the last full "snapshot", sent once a second and whenever a call
 // is new.
+// Other instances' calls (cluster mode, "remote": true) come only in full snapshots, with what
+// the cluster registry holds, and are carried over into the levels messages in between.
 const facts = new Map();
+let remote = [];
 function expand(msg) {
   if (msg.type === 'snapshot') {
     facts.clear();
     for (const c of msg.calls) facts.set(c.stream_sid, c);
+    remote = msg.calls.filter((c) => c.remote);
     return msg;
   }
+  const now = Date.now();
   return {
     ...msg,
     instance: state.lastSnapshot?.instance,
-    calls: msg.calls.map(([sid, duration, cdb, cs, odb, os, fin, fout, fdrop, listening, events]) => ({
+    cluster: state.lastSnapshot?.cluster,
+    calls: [...msg.calls.map(([sid, duration, cdb, cs, odb, os, fin, fout, fdrop, listening, events]) => ({
       call_sid: '?', from: '', to: '', app: '', bridge: null, ...facts.get(sid),
       stream_sid: sid, duration_ms: duration,
       caller: { level_dbfs: cdb, speaking: cs === 1 }, outbound: { level_dbfs: odb, speaking: os === 1 },
       frames_in: fin, frames_out: fout, frames_dropped: fdrop, listening: listening === 1, events,
-    })),
+    })), ...remote.map((c) => ({ ...c, duration_ms: c.started ? now - c.started : 0 }))],
   };
 }
 
@@ -112,6 +128,15 @@ function render(snapshot) {
   state.snapshots++;
   state.lastSnapshot = snapshot;
   $('#instance').textContent = snapshot.instance ? `instance ${snapshot.instance}` : '';
+  const cluster = $('#cluster');
+  cluster.hidden = !snapshot.cluster;
+  if (snapshot.cluster) {
+    cluster.dataset.state = snapshot.cluster.ok ? 'live' : 'error';
+    cluster.textContent = snapshot.cluster.ok
+      ? `cluster: ${snapshot.cluster.remote_calls} on other instances`
+      : 'cluster unavailable: this instance\'s calls only';
+    cluster.title = snapshot.cluster.error;
+  }
   const live = new Set();
   for (const call of snapshot.calls) {
     live.add(call.stream_sid);
@@ -125,7 +150,8 @@ function render(snapshot) {
     $('.bridge', row).textContent = call.bridge ? `${call.bridge.upstream ?? ''} ${call.bridge.state ?? ''}` : '–';
     meter(row, 'caller', call.caller);
     meter(row, 'outbound', call.outbound);
-    $('.frames', row).textContent = `${call.frames_in} / ${call.frames_out} / ${call.frames_dropped}`;
+    $('.frames', row).textContent = call.remote ? '–'
+      : `${call.frames_in} / ${call.frames_out} / ${call.frames_dropped}`;
     row.dataset.listening = String(call.listening);
     timeline(call);
   }
@@ -188,11 +214,17 @@ async function action(e, call) {
   }
 }
 
+// The listen socket's path: pinned to the call's instance in a cluster, plain otherwise.
+export function listenPath(call, cluster) {
+  const path = `/monitor/listen/${call.stream_sid}`;
+  return cluster && call.instance ? `/i/${encodeURIComponent(call.instance)}${path}` : path;
+}
+
 async function listen(call) {
   stopListening();
   const token = await monitorToken();
   const listener = new Listener({
-    url: wsUrl(`/monitor/listen/${call.stream_sid}`, token),
+    url: wsUrl(listenPath(call, state.lastSnapshot?.cluster), token),
     onStats: (s) => {
       const f = (v) => (Number.isFinite(v) ? v.toFixed(0) : '–');
       $('#listen-latency').textContent = f(s.total);
