@@ -7,6 +7,7 @@
 // Redis gone the local calls stay listed and the cluster part says it is unavailable.
 // Callers are simulated Twilio legs (Twilio's JSON over a real WebSocket).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
@@ -17,6 +18,20 @@ const require = createRequire(process.env.NODE_PATH + '/');
 const WebSocket = require('ws');
 
 const API_TOKEN = 'cluster-monitor-token-5d1e';
+
+// Debian's headless Chromium through playwright-core, as the monitor's own browser test runs it.
+async function launchChromium() {
+    let executablePath;
+    try {
+        executablePath = execFileSync('sh', ['-c', 'command -v chromium']).toString().trim();
+    } catch {
+        throw new Error('chromium is missing: apt-get install chromium');
+    }
+    const { chromium } = require('playwright-core');
+    return chromium.launch({ executablePath, headless: true, chromiumSandbox: false,
+        args: ['--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+}
 const auth = { authorization: `Bearer ${API_TOKEN}` };
 
 async function monitorToken(base) {
@@ -148,12 +163,42 @@ describe('cluster: the monitor lists, listens and hangs up across instances', ()
             }
         });
 
-    test('the page shows the instance column and opens the pinned listen path', async () => {
-        const html = await (await fetch(`${cluster.proxy}/monitor`)).text();
-        assert.match(html, /<th>instance<\/th>/);
-        const js = await (await fetch(`${cluster.proxy}/monitor/monitor.js`)).text();
-        assert.match(js, /`\/i\/\$\{encodeURIComponent\(call\.instance\)\}\$\{path\}`/);
-    });
+    test('the page, through HAProxy, shows each call\'s instance and listens at its pinned path',
+        async () => {
+            const browser = await launchChromium();
+            try {
+                const page = await browser.newPage({ viewport: { width: 1440, height: 560 } });
+                page.on('console', (m) => {
+                    if (m.type() === 'error') console.log(`# page: ${m.text()}`);
+                });
+                const sockets = [];
+                page.on('websocket', (s) => sockets.push(s.url()));
+                await page.goto(`${cluster.proxy}/monitor#token=${API_TOKEN}`);
+                await page.waitForSelector('#status[data-state="live"]', { timeout: 5000 });
+                const row = (name) => page.locator(`tr[data-call-sid="${calls[name].callSid}"]`);
+                const here = (await page.locator('#instance').textContent()).replace('instance ', '');
+                for (const name of ['cs1', 'cs2']) {
+                    await row(name).waitFor({ timeout: 3000 });
+                    assert.equal(await row(name).locator('td.instance').textContent(), name);
+                    assert.equal(await row(name).getAttribute('data-remote'),
+                        String(name !== here));
+                }
+                assert.match(await page.locator('#cluster').textContent(),
+                    /1 on other instances/);
+                await row('cs2').locator('button[data-action="listen"]').click();
+                await page.waitForFunction(() => /^\d+$/.test(
+                    document.querySelector('#listen-latency').textContent), null,
+                { timeout: 5000 });
+                const listen = sockets.find((u) => u.includes('/monitor/listen/'));
+                assert.ok(listen.includes(`/i/cs2/monitor/listen/${calls.cs2.streamSid}?token=`),
+                    listen);
+                await page.locator('#listen-stop').click();
+                await waitFor(() => (cs.cs2.logs().match(/monitor_listen_ended/g) ?? []).length >= 1,
+                    3000, 'the page\'s listen-in ended on cs2');
+            } finally {
+                await browser.close();
+            }
+        });
 
     test('listen through HAProxy reaches the owner, even where leastconn points elsewhere',
         async () => {

@@ -130,6 +130,7 @@ function render(snapshot) {
   $('#instance').textContent = snapshot.instance ? `instance ${snapshot.instance}` : '';
   const cluster = $('#cluster');
   cluster.hidden = !snapshot.cluster;
+  document.body.dataset.cluster = String(Boolean(snapshot.cluster)); // shows the instance column
   if (snapshot.cluster) {
     cluster.dataset.state = snapshot.cluster.ok ? 'live' : 'error';
     cluster.textContent = snapshot.cluster.ok
