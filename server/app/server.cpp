@@ -167,6 +167,20 @@ server::server(config cfg)
     }
 }
 
+namespace {
+
+// execution_context::shutdown() (protected) destroys every pending handler but keeps the
+// services; the destructor calls it again, which finds nothing left.
+struct context_shutdown : net::execution_context {
+    static void run(net::execution_context& c) { (c.*&context_shutdown::shutdown)(); }
+};
+
+void shut_down(net::io_context& ioc) {
+    context_shutdown::run(ioc);
+}
+
+} // namespace
+
 server::~server() {
     // The context holds objects bound to io_contexts that are members of this server: the
     // monitor's timer (network thread 0) and, through the Redis parameter store, the cluster's
@@ -175,6 +189,14 @@ server::~server() {
     // context goes here or, if a pending handler still holds it, while the network contexts shut
     // down, and in either case before the cluster node.
     ctx_.reset();
+    // Handlers still pending on a network context (connection coroutines) may hold the last
+    // reference to the context, or objects bound to another network context (the monitor's
+    // timer lives on context 0). Shut every context down, which destroys those handlers while
+    // all contexts' services still exist, before any context is destroyed.
+    work_.clear();
+    for (auto& ioc : contexts_) {
+        shut_down(*ioc);
+    }
 }
 
 std::shared_ptr<net::ssl::context> server::current_tls() {

@@ -124,7 +124,12 @@ describe('cluster: the monitor lists, listens and hangs up across instances', ()
     after(async () => {
         for (const call of Object.values(calls)) if (!call.closed) call.close();
         const codes = cluster ? await cluster.stop() : {};
-        for (const [name, code] of Object.entries(codes)) assert.equal(code, 0, name);
+        for (const [name, code] of Object.entries(codes)) {
+            const log = cs[name].logs();
+            const report = log.indexOf('ERROR: '); // a sanitizer's report, if there is one
+            assert.equal(code, 0, `${name} exited ${code}:\n` +
+                (report >= 0 ? log.slice(report, report + 12000) : log.slice(-6000)));
+        }
     });
 
     test('/monitor/events on either instance, through HAProxy, lists both with their owner',
@@ -176,9 +181,10 @@ describe('cluster: the monitor lists, listens and hangs up across instances', ()
                 await page.goto(`${cluster.proxy}/monitor#token=${API_TOKEN}`);
                 await page.waitForSelector('#status[data-state="live"]', { timeout: 5000 });
                 const row = (name) => page.locator(`tr[data-call-sid="${calls[name].callSid}"]`);
+                for (const name of ['cs1', 'cs2']) await row(name).waitFor({ timeout: 3000 });
+                // The instance that serves the page's events socket (after its first snapshot).
                 const here = (await page.locator('#instance').textContent()).replace('instance ', '');
                 for (const name of ['cs1', 'cs2']) {
-                    await row(name).waitFor({ timeout: 3000 });
                     assert.equal(await row(name).locator('td.instance').textContent(), name);
                     assert.equal(await row(name).getAttribute('data-remote'),
                         String(name !== here));
