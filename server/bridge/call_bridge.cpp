@@ -364,6 +364,10 @@ void call_bridge::send_text(std::string message) {
     socket_->send(std::move(message), true);
 }
 
+std::string call_bridge::take_buffer() {
+    return socket_ ? socket_->take_buffer() : std::string{};
+}
+
 void call_bridge::send_binary(std::vector<std::uint8_t> bytes) {
     if (failing_ || !socket_) {
         return;

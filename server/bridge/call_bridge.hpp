@@ -98,6 +98,7 @@ class call_bridge final : public upstream_socket_events,
 
     // ---- bridge_actions ------------------------------------------------------------------
     void send_text(std::string message) override;
+    std::string take_buffer() override;
     void send_binary(std::vector<std::uint8_t> bytes) override;
     void play_ulaw(std::span<const std::uint8_t> ulaw) override;
     void play_pcm16(std::span<const std::int16_t> pcm, std::uint32_t rate_hz) override;

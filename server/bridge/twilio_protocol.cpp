@@ -1,5 +1,7 @@
 #include "server/bridge/twilio_protocol.hpp"
 
+#include <charconv>
+
 #include <simdjson.h>
 
 #include "codec/base64.hpp"
@@ -12,10 +14,13 @@ namespace {
 
 void append_counter(std::string& out, std::string_view key, std::int64_t value) {
     // Twilio's counters are JSON strings (TWILIO.md §1.1).
+    // to_chars into the stack, not to_string: no temporary string per counter per frame.
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
     out += ",\"";
     out += key;
     out += "\":\"";
-    out += std::to_string(value);
+    out.append(digits, end);
     out += '"';
 }
 
@@ -132,7 +137,7 @@ class twilio_protocol final : public upstream_protocol {
 
     void on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
                          bridge_actions& bridge) override {
-        std::string out;
+        std::string out = bridge.take_buffer();
         out.reserve(300);
         twilio_wire::media(out, call_.stream_sid, next_sequence(), ++chunk_, timestamp_ms, ulaw);
         bridge.send_text(std::move(out));

@@ -62,6 +62,9 @@ class bridge_actions {
   public:
     // To the upstream (queued; one write in flight; a full queue fails the upstream).
     virtual void send_text(std::string message) = 0;
+    // An empty string, often with capacity from a message already written, to build the next
+    // message in and hand to send_text (saves an allocation per frame).
+    virtual std::string take_buffer() { return {}; }
     virtual void send_binary(std::vector<std::uint8_t> bytes) = 0;
 
     // Into the call. Audio of any length is cut into exact 20 ms frames (a trailing partial

@@ -1,7 +1,7 @@
 #include "server/bridge/upstream_socket.hpp"
 
-#include <deque>
 #include <stdexcept>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,6 +29,80 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
+// The socket, its WebSocket stream and the deadline carry the io_context's concrete executor
+// type, not any_io_executor: every operation otherwise copies and destroys a type-erased
+// executor, per frame and per call.
+using io_executor = net::io_context::executor_type;
+using plain_socket = net::basic_stream_socket<tcp, io_executor>;
+using deadline_timer =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>, io_executor>;
+
+// The write queue: a FIFO ring of messages whose strings are swapped in and out rather than
+// freed, so a call in steady state (one media message queued, written, the next queued) does not
+// allocate: send() takes the caller's string into a slot and keeps the slot's old string as a
+// spare, which take_buffer() hands back for the next message. The ring doubles only past the
+// deepest queue seen; max_outbox_bytes bounds it.
+class outbox_ring {
+  public:
+    struct entry {
+        std::string data;
+        bool text = true;
+    };
+
+    bool empty() const noexcept { return count_ == 0; }
+    entry& front() noexcept { return slots_[head_]; }
+
+    void push_back(std::string& data, bool text) {
+        if (count_ == slots_.size()) {
+            grow();
+        }
+        auto& slot = slots_[(head_ + count_) & (slots_.size() - 1)];
+        slot.data.swap(data); // `data` now holds the slot's old string
+        slot.text = text;
+        ++count_;
+        keep_spare(std::move(data));
+    }
+
+    void pop_front() noexcept {
+        head_ = (head_ + 1) & (slots_.size() - 1);
+        --count_;
+    }
+
+    std::string take_spare() {
+        if (spare_.empty()) {
+            return {};
+        }
+        std::string s = std::move(spare_.back());
+        spare_.pop_back();
+        s.clear();
+        return s;
+    }
+
+  private:
+    static constexpr std::size_t max_spares = 4;
+
+    void keep_spare(std::string&& s) {
+        if (s.capacity() > 0 && spare_.size() < max_spares) {
+            spare_.push_back(std::move(s));
+        }
+    }
+
+    void grow() {
+        std::vector<entry> bigger(slots_.empty() ? 4 : slots_.size() * 2);
+        for (std::size_t i = 0; i < count_; ++i) {
+            bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+        }
+        slots_ = std::move(bigger);
+        head_ = 0;
+    }
+
+    std::vector<entry> slots_; // a power of two in size (or empty)
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+    std::vector<std::string> spare_;
+};
+
 template <typename Next>
 class ws_client final : public upstream_socket,
                         public std::enable_shared_from_this<ws_client<Next>> {
@@ -37,7 +111,7 @@ class ws_client final : public upstream_socket,
               parsed_ws_url where, std::weak_ptr<upstream_socket_events> events)
         : ws_(std::move(next)), executor_(std::move(executor)), target_(std::move(target)),
           where_(std::move(where)), events_(std::move(events)), resolver_(executor_),
-          deadline_(executor_) {}
+          deadline_(ws_.get_executor()) {}
 
     void start() {
         deadline_.expires_after(target_.connect_timeout);
@@ -56,7 +130,7 @@ class ws_client final : public upstream_socket,
             return;
         }
         outbox_bytes_ += data.size();
-        outbox_.push_back({std::move(data), text});
+        outbox_.push_back(data, text);
         if (outbox_bytes_ > target_.max_outbox_bytes) {
             report("slow_upstream",
                    "write queue over " + std::to_string(target_.max_outbox_bytes) + " bytes");
@@ -83,6 +157,8 @@ class ws_client final : public upstream_socket,
         }
     }
 
+    std::string take_buffer() override { return outbox_.take_spare(); }
+
     bool open() const noexcept override { return open_ && !done_ && !closing_; }
     void set_events(std::weak_ptr<upstream_socket_events> events) override {
         events_ = std::move(events);
@@ -90,11 +166,6 @@ class ws_client final : public upstream_socket,
     net::any_io_executor executor() const override { return executor_; }
 
   private:
-    struct pending {
-        std::string data;
-        bool text;
-    };
-
     static net::awaitable<void> run(std::shared_ptr<ws_client> self) { co_await self->session(); }
 
     net::awaitable<void> session() {
@@ -111,7 +182,7 @@ class ws_client final : public upstream_socket,
             co_return;
         }
         lowest.set_option(tcp::no_delay(true));
-        if constexpr (!std::is_same_v<Next, tcp::socket>) {
+        if constexpr (!std::is_same_v<Next, plain_socket>) {
             auto& tls = ws_.next_layer();
             // SNI, and the certificate must name the host we asked for.
             if (!SSL_set_tlsext_host_name(tls.native_handle(), where_.host.c_str())) {
@@ -171,39 +242,46 @@ class ws_client final : public upstream_socket,
         if (!outbox_.empty() && !writing_ && !done_) {
             do_write();
         }
-        co_await read_loop();
+        if (!done_) {
+            do_read();
+        }
     }
 
-    net::awaitable<void> read_loop() {
-        beast::flat_buffer buffer;
-        for (;;) {
-            auto [ec, bytes] = co_await ws_.async_read(buffer, use_nothrow);
-            if (ec) {
-                if (ec == websocket::error::closed) {
-                    report("upstream_closed",
-                           "the upstream closed the WebSocket (" +
-                               std::to_string(ws_.reason().code) + " " +
-                               std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) +
-                               ")");
-                } else if (ec == websocket::error::message_too_big) {
-                    report("too_big", "a message over " +
-                                          std::to_string(target_.max_message_bytes) + " bytes");
-                } else {
-                    report("upstream_lost", ec.message());
-                }
-                done_ = true;
-                co_return;
+    // One read always pending once open, each completion a plain callback (no coroutine frame
+    // resumed per message); the handler's shared_ptr keeps the socket alive while it waits.
+    void do_read() {
+        ws_.async_read(buffer_,
+                       [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
+                           self->on_read(ec);
+                       });
+    }
+
+    void on_read(const beast::error_code& ec) {
+        if (ec) {
+            if (ec == websocket::error::closed) {
+                report("upstream_closed",
+                       "the upstream closed the WebSocket (" + std::to_string(ws_.reason().code) +
+                           " " +
+                           std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) +
+                           ")");
+            } else if (ec == websocket::error::message_too_big) {
+                report("too_big",
+                       "a message over " + std::to_string(target_.max_message_bytes) + " bytes");
+            } else {
+                report("upstream_lost", ec.message());
             }
-            buffer.prepare(simdjson::SIMDJSON_PADDING);
-            const auto data = buffer.data();
-            const std::string_view view(static_cast<const char*>(data.data()), data.size());
-            if (auto ev = events_.lock(); ev && !closing_) {
-                ev->on_upstream_message(ws_.got_text(), view);
-            }
-            buffer.consume(buffer.size());
-            if (done_) {
-                co_return;
-            }
+            done_ = true;
+            return;
+        }
+        buffer_.prepare(simdjson::SIMDJSON_PADDING);
+        const auto data = buffer_.data();
+        const std::string_view view(static_cast<const char*>(data.data()), data.size());
+        if (auto ev = events_.lock(); ev && !closing_) {
+            ev->on_upstream_message(ws_.got_text(), view);
+        }
+        buffer_.consume(buffer_.size());
+        if (!done_) {
+            do_read();
         }
     }
 
@@ -248,7 +326,7 @@ class ws_client final : public upstream_socket,
     void on_write(const beast::error_code& ec) {
         writing_ = false;
         outbox_bytes_ -= outbox_.front().data.size();
-        outbox_.pop_front();
+        outbox_.pop_front(); // the string stays in its slot, to be swapped out by a later send
         if (ec || done_) {
             return; // the read side reports the broken connection
         }
@@ -280,8 +358,9 @@ class ws_client final : public upstream_socket,
     parsed_ws_url where_;
     std::weak_ptr<upstream_socket_events> events_;
     tcp::resolver resolver_;
-    net::steady_timer deadline_;
-    std::deque<pending> outbox_;
+    deadline_timer deadline_;
+    beast::flat_buffer buffer_;
+    outbox_ring outbox_;
     std::size_t outbox_bytes_ = 0;
     bool open_ = false;
     bool writing_ = false;
@@ -349,25 +428,31 @@ upstream_socket::create(net::any_io_executor executor, upstream_target target,
                         std::shared_ptr<net::ssl::context> tls,
                         std::weak_ptr<upstream_socket_events> events) {
     auto where = parse_ws_url(target.url);
-    if (!where.error.empty()) {
-        // Startup validates URLs, so this is a programming error; still, fail the call only.
-        auto s = std::make_shared<ws_client<tcp::socket>>(tcp::socket(executor), executor,
-                                                          std::move(target), where, events);
+    // Every network thread runs an io_context; the socket is bound to its concrete executor.
+    const auto* io = executor.target<io_executor>();
+    if (!where.error.empty() || io == nullptr) {
+        // Startup validates URLs, so either is a programming error; still, fail the call only.
+        // A socket that never opens, on a context that never runs, stands in for the call.
+        static net::io_context dormant;
+        auto s = std::make_shared<ws_client<plain_socket>>(
+            plain_socket(io ? io->context() : dormant), executor, std::move(target), where, events);
         if (auto ev = events.lock()) {
-            ev->on_upstream_closed("bad_url", where.error);
+            ev->on_upstream_closed("bad_url",
+                                   io ? where.error : std::string("not an io_context executor"));
         }
         return s;
     }
     if (where.tls) {
-        using tls_stream = beast::ssl_stream<tcp::socket>;
-        auto s = std::make_shared<ws_client<tls_stream>>(tls_stream(tcp::socket(executor), *tls),
-                                                         executor, std::move(target),
-                                                         std::move(where), std::move(events));
+        using tls_stream = beast::ssl_stream<plain_socket>;
+        auto s = std::make_shared<ws_client<tls_stream>>(
+            tls_stream(plain_socket(io->context()), *tls), executor, std::move(target),
+            std::move(where), std::move(events));
         s->start();
         return s;
     }
-    auto s = std::make_shared<ws_client<tcp::socket>>(
-        tcp::socket(executor), executor, std::move(target), std::move(where), std::move(events));
+    auto s = std::make_shared<ws_client<plain_socket>>(plain_socket(io->context()), executor,
+                                                       std::move(target), std::move(where),
+                                                       std::move(events));
     s->start();
     return s;
 }

@@ -4,7 +4,8 @@
 // subprotocol, a connect deadline covering DNS, TCP, TLS and the WebSocket handshake, a limit
 // on each message read, and a bounded write queue with one write in flight.
 //
-// Threading: everything runs on the executor given to create() (the call's network thread);
+// Threading: everything runs on the executor given to create() (the call's network thread, an
+// io_context's executor: any other executor fails the socket at once with label bad_url);
 // public methods must be called there. Events are delivered there too, to a weak_ptr: a socket
 // whose owner is gone closes quietly. The socket never blocks its thread, and a misbehaving
 // upstream can only ever cost its own call.
@@ -58,6 +59,9 @@ class upstream_socket {
                                                    std::weak_ptr<upstream_socket_events> events);
     // Queues one message (text or binary). Before open it waits in the queue.
     virtual void send(std::string data, bool text) = 0;
+    // An empty string with capacity left by a message already written (or a plain empty one):
+    // fill it and send() it, and a call in steady state does not allocate per message.
+    virtual std::string take_buffer() = 0;
     // Closes (normal closure) after the queued messages; no further events.
     virtual void close() = 0;
     virtual bool open() const noexcept = 0;

@@ -298,10 +298,17 @@ describe('bridge: hostile upstreams', () => {
                 await call.open();
                 call.streamAudio(() => Buffer.alloc(160, 0xff));
                 await waitFor(() => call.closed !== null, 5000, 'the bridged stream closed');
-                const m = await metrics(cs.base);
+                // The server counts the stream's close when its session ends, which may be a
+                // moment after the client saw the close frame: poll /metrics briefly.
+                const closedMetric = 'callstream_streams_closed_total{reason="upstream_failed"}';
+                let m = await metrics(cs.base);
+                for (const end = Date.now() + 3000; metric(m, closedMetric) < 1 && Date.now() < end;) {
+                    await sleep(20);
+                    m = await metrics(cs.base);
+                }
                 assert.equal(metric(m, `callstream_bridge_failures_total{reason="${label}"}`), 1,
                     m.split('\n').filter((l) => l.includes('failures')).join('\n'));
-                assert.equal(metric(m, 'callstream_streams_closed_total{reason="upstream_failed"}'), 1);
+                assert.equal(metric(m, closedMetric), 1);
                 await waitFor(() => bot.connections[0].ws.readyState >= 2, 3000, 'upstream closed');
                 assert.match(cs.logs(), new RegExp(`bridge_failed .*reason=${label}`));
                 await assertBystanderEchoes(bystander);
