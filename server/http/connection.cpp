@@ -123,7 +123,7 @@ net::awaitable<void> serve_http(Stream stream, beast::flat_buffer buffer,
             ctx->stats.count_http("/media-stream", 101);
             // From here the WebSocket stream keeps its own timeouts.
             beast::get_lowest_layer(stream).expires_never();
-            co_await run_media_session(std::move(stream), std::move(req), ctx);
+            co_await run_media_session(std::move(stream), std::move(buffer), std::move(req), ctx);
             co_return;
         }
         http_response res;

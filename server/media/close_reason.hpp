@@ -19,7 +19,7 @@ enum class close_reason : std::uint8_t {
     too_big,         // 1009
     slow_consumer,   // 1008: outbound queue over its limit
     idle_timeout,    // no traffic from the peer
-    websocket_error, // a WebSocket protocol violation Beast refused (1002)
+    websocket_error, // a WebSocket protocol violation (1002, or 1007 for text not UTF-8)
     bad_app,         // 1008: unknown processor named in customParameters
     shutdown,        // 1001: server shutting down
     upstream_failed, // the call's bridge upstream failed and its policy ended the stream

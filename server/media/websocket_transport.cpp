@@ -1,7 +1,11 @@
 #include "server/media/websocket_transport.hpp"
 
+#include <array>
+#include <cassert>
 #include <chrono>
+#include <cstring>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -12,30 +16,30 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <simdjson.h>
 
+#include "codec/websocket_frame.hpp"
 #include "server/app/log.hpp"
-#include "server/app/version.hpp"
 #include "server/media/media_session_handle.hpp"
+#include "server/media/websocket_upgrade.hpp"
 
 namespace callstream::server {
 namespace {
 
-namespace websocket = beast::websocket;
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
-websocket::close_reason make_close(std::uint16_t code, std::string_view text) {
-    // RFC 6455 allows 123 bytes of reason in a close frame.
-    return websocket::close_reason(static_cast<websocket::close_code>(code), text.substr(0, 123));
-}
+// What an outbox entry holds: a text message (framed at write time, header and payload
+// gathered), or a whole control frame already framed (pong, ping, close).
+enum class entry_type : std::uint8_t { text, frame, close_frame };
 
 struct outbox_entry {
     std::string text;
     message_kind kind = message_kind::control;
+    entry_type type = entry_type::text;
 };
 
 // The outbox: a ring of entries (FIFO) whose strings are swapped in and out rather than freed,
@@ -52,13 +56,14 @@ class outbox_ring {
 
     // Takes `text` into the ring and hands back the slot's previous string (cleared of meaning,
     // capacity kept) for reuse.
-    void push_back(std::string& text, message_kind kind) {
+    void push_back(std::string& text, message_kind kind, entry_type type) {
         if (count_ == slots_.size()) {
             grow();
         }
         auto& slot = at(count_++);
         std::swap(slot.text, text);
         slot.kind = kind;
+        slot.type = type;
     }
     void pop_front() noexcept {
         head_ = (head_ + 1) & (slots_.size() - 1);
@@ -66,10 +71,10 @@ class outbox_ring {
     }
     void pop_back() noexcept { --count_; }
     void clear() noexcept { count_ = 0; }
-    // Keeps entries [0, first) and the entries from `first` on that `keep` accepts, in order.
-    template <typename Keep> void retain_from(std::size_t first, Keep keep) {
-        std::size_t out = first;
-        for (std::size_t i = first; i < count_; ++i) {
+    // Keeps the entries that `keep` accepts, in order.
+    template <typename Keep> void retain(Keep keep) {
+        std::size_t out = 0;
+        for (std::size_t i = 0; i < count_; ++i) {
             if (keep(at(i))) {
                 if (out != i) {
                     std::swap(at(out), at(i));
@@ -95,29 +100,44 @@ class outbox_ring {
     std::size_t count_ = 0;
 };
 
-// Templated on the stream (plain socket or TLS) rather than type-erased: Beast's websocket
-// stream is itself a template, and erasing it would put a virtual call and a heap-allocated
-// handler under every read and write; the handler above it is erased instead (one virtual call
-// per message, not per I/O operation).
+template <typename Stream>
+constexpr bool is_tls_stream = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+
+// Templated on the stream (plain socket or TLS) rather than type-erased: erasing it would put
+// a virtual call and a heap-allocated handler under every read and write; the handler above it
+// is erased instead (one virtual call per message, not per I/O operation).
 //
 // The socket and timers carry their executor's concrete type (io_context::executor_type for
 // plain WebSockets) rather than any_io_executor: every operation otherwise copies and destroys
 // a type-erased executor (about 5 % of a frame's CPU in the profile, bench/README.md).
+//
+// RFC 6455 framing is callstream's own (codec/websocket_frame.hpp) rather than Beast's
+// websocket::stream: one read takes everything the socket holds and every complete frame in it
+// is handled before the next read (no speculative read that returns EAGAIN), and one gather
+// write sends every message queued meanwhile.
 template <typename Stream>
 class websocket_transport final : public stream_transport,
                                   public media_session_handle,
                                   public std::enable_shared_from_this<websocket_transport<Stream>> {
   public:
-    using executor_type = typename websocket::stream<Stream>::executor_type;
+    using executor_type = typename Stream::executor_type;
     using timer =
         net::basic_waitable_timer<std::chrono::steady_clock,
                                   net::wait_traits<std::chrono::steady_clock>, executor_type>;
 
-    websocket_transport(Stream&& stream, std::shared_ptr<server_context> ctx,
+    websocket_transport(Stream&& stream, beast::flat_buffer&& pending,
+                        std::shared_ptr<server_context> ctx,
                         std::unique_ptr<stream_handler> handler)
-        : ws_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
-          close_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()),
-          pause_timer_(ws_.get_executor()), done_(ws_.get_executor()) {}
+        : stream_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
+          reader_(codec::ws_reader_limits{ctx_->cfg.max_message_bytes, padding}),
+          close_timer_(stream_.get_executor()), idle_timer_(stream_.get_executor()),
+          pause_timer_(stream_.get_executor()), done_(stream_.get_executor()) {
+        // The bytes the HTTP reader took past the request are the first frames.
+        const auto held = pending.data();
+        resize_read_buffer(std::max(read_chunk_bytes, held.size()));
+        std::memcpy(rbuf_.get(), held.data(), held.size());
+        end_ = held.size();
+    }
 
     net::awaitable<void> run(http_request req);
 
@@ -129,71 +149,118 @@ class websocket_transport final : public stream_transport,
     void close_when_flushed(std::string_view text, close_reason why) override;
     bool closing() const noexcept override { return closing_; }
     std::function<void()> cross_thread_wakeup() override;
-    net::any_io_executor executor() override { return ws_.get_executor(); }
+    net::any_io_executor executor() override { return stream_.get_executor(); }
 
     // media_session_handle
     void post_close(std::uint16_t code, std::string reason) override;
     void post_to_pipeline(std::function<void(pipeline::stream_pipeline&)> fn) override;
 
   private:
+    static constexpr std::size_t padding = simdjson::SIMDJSON_PADDING;
+    // One read takes up to this much (everything a busy socket holds); grown for a frame that
+    // is bigger (up to --max-message-bytes), shrunk back once it has been handled.
+    static constexpr std::size_t read_chunk_bytes = 64 * 1024;
+    // One gather write sends at most this many messages (a header and a payload each: 64
+    // buffers, what Linux's writev takes in one call through Asio) or this many bytes.
+    static constexpr std::size_t max_batch_messages = 32;
+    static constexpr std::size_t max_batch_bytes = 256 * 1024;
+
     void do_read();
     void on_read(const beast::error_code& ec, std::size_t bytes);
+    void process();
+    void await_close_reply();
+    bool on_event(const codec::ws_event& e);
     void do_pause();
     void stop_reading();
     void on_read_error(const beast::error_code& ec);
-    void start_close(const websocket::close_reason& cr);
+    void continue_teardown();
+    void finish_socket();
+    void start_close(std::uint16_t code, std::string_view text);
+    void queue_frame(std::string frame, entry_type type);
     void arm_close_deadline();
     void arm_idle_timer();
     void on_idle_tick();
-    void close_socket() { beast::close_socket(beast::get_lowest_layer(ws_)); }
+    void close_socket() { beast::close_socket(beast::get_lowest_layer(stream_)); }
     void do_write();
     void on_write(const beast::error_code& ec, std::size_t bytes);
     void recycle(std::string&& s);
+    void resize_read_buffer(std::size_t bytes);
 
-    websocket::stream<Stream> ws_;
+    Stream stream_;
     std::shared_ptr<server_context> ctx_;
     std::unique_ptr<stream_handler> handler_;
-    beast::flat_buffer buffer_;
+
+    // Bytes read: [begin_, end_) of rbuf_ are not yet handled; `padding` readable bytes follow
+    // its cap_ (simdjson reads past a message's end).
+    std::unique_ptr<std::uint8_t[]> rbuf_;
+    std::size_t cap_ = 0;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+    std::size_t need_ = 0; // bytes the next frame needs in all (from the reader)
+    codec::ws_frame_reader reader_;
+    bool read_pending_ = false;
+
     timer close_timer_;
     timer idle_timer_;
-    timer pause_timer_; // re-asks reading_paused() while the stream holds reading
-    timer done_;        // never expires: run() waits on it until reading stops (cancel)
-    bool reading_ = true;
+    timer pause_timer_;   // re-asks reading_paused() while the stream holds reading
+    timer done_;          // never expires: run() waits on it until reading stops (cancel)
+    bool reading_ = true; // the session is live (on_closed not yet called)
     frame_counters* frames_ = nullptr; // this network thread's /metrics shard
-    bool heard_from_peer_ = true;      // any message or pong since the last idle tick
+    bool heard_from_peer_ = true;      // any bytes since the last idle tick
     bool pinging_ = false;             // a keep-alive ping is out and unanswered
 
-    bool closing_ = false;
+    bool closing_ = false;       // our close frame is queued: nothing more is sent
+    bool close_written_ = false; // ... and written
+    bool shutdown_started_ = false;
+    bool socket_done_ = false;
     bool close_after_flush_ = false;
     std::string close_after_flush_text_;
     std::optional<close_reason> reason_;
 
     outbox_ring outbox_;
     std::vector<std::string> spare_;
-    std::size_t outbox_bytes_ = 0;
+    std::size_t outbox_bytes_ = 0; // queued and in flight
     bool writing_ = false;
+    // The write in flight: its strings (swapped out of the ring), headers and buffers.
+    std::array<std::string, max_batch_messages> inflight_;
+    std::array<codec::ws_frame_header, max_batch_messages> headers_;
+    std::array<net::const_buffer, 2 * max_batch_messages> buffers_;
+    std::size_t inflight_bytes_ = 0;      // payload bytes of the entries in flight
+    std::size_t inflight_text_bytes_ = 0; // of which text messages
+    bool inflight_close_ = false;
 };
+
+template <typename Stream> void websocket_transport<Stream>::resize_read_buffer(std::size_t bytes) {
+    // Uninitialised on purpose: a session's pages are touched only as far as reads fill them.
+    auto bigger = std::make_unique_for_overwrite<std::uint8_t[]>(bytes + padding);
+    if (end_ > begin_) {
+        std::memcpy(bigger.get(), rbuf_.get() + begin_, end_ - begin_);
+    }
+    end_ -= begin_;
+    begin_ = 0;
+    rbuf_ = std::move(bigger);
+    cap_ = bytes;
+}
 
 template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run(http_request req) {
     const auto& cfg = ctx_->cfg;
-    // Beast's timer bounds the opening and closing handshakes.
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = cfg.handshake_timeout;
-    // Not Beast's idle timeout: it re-arms a timer on every read, which costs more than the
-    // rest of a frame's work. arm_idle_timer() checks twice per idle period instead.
-    timeouts.idle_timeout = websocket::stream_base::none();
-    timeouts.keep_alive_pings = false;
-    ws_.set_option(timeouts);
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-        heard_from_peer_ = true; // pings and pongs count as the peer being alive
+    // The 101 (or a refusal) must be written within the handshake timeout.
+    close_timer_.expires_after(cfg.handshake_timeout);
+    close_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
+        if (!ec) {
+            self->close_socket();
+        }
     });
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-        res.set(http::field::server, std::string("callstream/") + version);
-    }));
-    ws_.read_message_max(cfg.max_message_bytes);
-    ws_.text(true);
-
-    auto [ec] = co_await ws_.async_accept(req, use_nothrow);
+    if (auto refused = refuse_websocket_handshake(req)) {
+        log(log_level::warn, "websocket_handshake_failed",
+            {{"error", std::string(refused->body())}});
+        (void)co_await http::async_write(stream_, *refused, use_nothrow);
+        close_timer_.cancel();
+        co_return;
+    }
+    const std::string accept = websocket_upgrade_response(req);
+    auto [ec, written] = co_await net::async_write(stream_, net::buffer(accept), use_nothrow);
+    close_timer_.cancel();
     if (ec) {
         log(log_level::warn, "websocket_handshake_failed", {{"error", ec.message()}});
         co_return;
@@ -205,72 +272,192 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
     // message; this coroutine only waits for the reading to end. It holds the session (the
     // caller's shared_ptr) until then, which is why the read handlers may capture `this`.
     done_.expires_at(timer::time_point::max());
-    do_read();
+    process(); // frames that came with the request, then the first read
     while (reading_) {
         (void)co_await done_.async_wait(use_nothrow);
     }
 }
 
 template <typename Stream> void websocket_transport<Stream>::do_read() {
-    ws_.async_read(buffer_,
-                   [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
-}
-
-// The session's end, on the read handler that saw it (as the read loop's end was): the stream
-// hears on_closed before anything else queued on this thread runs.
-template <typename Stream> void websocket_transport<Stream>::stop_reading() {
-    reading_ = false;
-    idle_timer_.cancel();
-    handler_->on_closed(reason_.value_or(close_reason::vanished));
-    done_.cancel(); // run() returns; pending handlers hold the session from here
+    // Unhandled bytes (a partial frame) move to the front; a frame bigger than the buffer
+    // grows it, and the grown buffer is given back once it is empty again.
+    if (begin_ == end_) {
+        begin_ = end_ = 0;
+        if (cap_ > read_chunk_bytes && need_ <= read_chunk_bytes) {
+            resize_read_buffer(read_chunk_bytes);
+        }
+    } else if (begin_ > 0) {
+        std::memmove(rbuf_.get(), rbuf_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    if (need_ > cap_) {
+        resize_read_buffer(need_);
+    }
+    read_pending_ = true;
+    const auto room = net::buffer(rbuf_.get() + end_, cap_ - end_);
+    if (reading_) {
+        // run() holds the session while it is live: a frame costs no reference counting.
+        stream_.async_read_some(
+            room, [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+    } else {
+        stream_.async_read_some(room, [self = this->shared_from_this()](const beast::error_code& ec,
+                                                                        std::size_t bytes) {
+            self->on_read(ec, bytes);
+        });
+    }
 }
 
 template <typename Stream>
-void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size_t) {
+void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size_t bytes) {
+    read_pending_ = false;
+    if (!reading_) {
+        // The session has ended: what the peer sends now is read only to reach its end of the
+        // connection without resetting it.
+        if (ec) {
+            finish_socket();
+            return;
+        }
+        continue_teardown();
+        return;
+    }
     if (ec) {
         on_read_error(ec);
         stop_reading();
+        finish_socket();
         return;
     }
+    end_ += bytes;
     heard_from_peer_ = true;
-    if (!ws_.got_text()) {
+    if (closing_) {
+        await_close_reply();
+        return;
+    }
+    process();
+}
+
+// After our close frame (sent from outside the read path: a timer, another thread, the
+// outbox): what the peer sends is dropped until its close reply, which ends the session (as a
+// violation or the connection's end does). The close deadline bounds the wait.
+template <typename Stream> void websocket_transport<Stream>::await_close_reply() {
+    for (;;) {
+        const auto e = reader_.next({rbuf_.get() + begin_, end_ - begin_});
+        begin_ += e.consumed;
+        if (e.kind == codec::ws_event_kind::need_more) {
+            need_ = e.bytes_needed;
+            do_read();
+            return;
+        }
+        if (e.kind == codec::ws_event_kind::error ||
+            (e.kind == codec::ws_event_kind::control && e.opcode == codec::ws_opcode::close)) {
+            stop_reading();
+            continue_teardown();
+            return;
+        }
+    }
+}
+
+// Handles every complete frame in the buffer, then reads again (or holds reading).
+template <typename Stream> void websocket_transport<Stream>::process() {
+    for (;;) {
+        const auto e = reader_.next({rbuf_.get() + begin_, end_ - begin_});
+        if (e.kind == codec::ws_event_kind::need_more) {
+            begin_ += e.consumed;
+            need_ = e.bytes_needed;
+            break;
+        }
+        const bool go_on = on_event(e);
+        begin_ += e.consumed;
+        if (!go_on) {
+            stop_reading();
+            continue_teardown();
+            return;
+        }
+        if (e.kind == codec::ws_event_kind::message && handler_->reading_paused()) {
+            do_pause();
+            return;
+        }
+    }
+    do_read();
+}
+
+// One message, control frame or protocol error; false when reading must stop.
+template <typename Stream> bool websocket_transport<Stream>::on_event(const codec::ws_event& e) {
+    using codec::ws_opcode;
+    switch (e.kind) {
+    case codec::ws_event_kind::error:
+        close(e.close_code, e.reason,
+              e.close_code == codec::ws_close::too_big ? close_reason::too_big
+                                                       : close_reason::websocket_error);
+        return false;
+    case codec::ws_event_kind::control:
+        if (e.opcode == ws_opcode::ping) {
+            queue_frame(codec::ws_make_control_frame(ws_opcode::pong, e.payload),
+                        entry_type::frame);
+        } else if (e.opcode == ws_opcode::close) {
+            // The peer closes: echo its code (RFC 6455 section 5.5.1) and end.
+            if (!reason_) {
+                reason_ = close_reason::peer_closed;
+            }
+            start_close(e.close_code, {});
+            return false;
+        }
+        return true; // a pong: the peer is alive, which the read itself recorded
+    case codec::ws_event_kind::message:
+        break;
+    case codec::ws_event_kind::need_more:
+        return true;
+    }
+    if (e.opcode != ws_opcode::text) {
         close(close_code::unsupported_data,
               "binary frames are not part of the Twilio protocol; send JSON text",
               close_reason::binary_frame);
-        stop_reading();
-        return;
+        return false;
     }
-    // simdjson reads up to SIMDJSON_PADDING bytes past the message; make them exist.
-    buffer_.prepare(simdjson::SIMDJSON_PADDING);
-    const auto data = buffer_.data();
-    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    const std::string_view text(reinterpret_cast<const char*>(e.payload.data()), e.payload.size());
+    // simdjson may read up to SIMDJSON_PADDING bytes past the message: in the read buffer they
+    // are the next frame's (or the padding after cap_); the reader pads a reassembled message.
+    const auto* buffer_end = rbuf_.get() + cap_ + padding;
+    const bool in_buffer = e.payload.data() >= rbuf_.get() && e.payload.data() < buffer_end;
+    const std::size_t capacity = in_buffer ? static_cast<std::size_t>(buffer_end - e.payload.data())
+                                           : text.size() + e.readable;
     frames_->messages_in.fetch_add(1, std::memory_order_relaxed);
     frames_->bytes_in.fetch_add(text.size(), std::memory_order_relaxed);
-    handler_->on_text(text, text.size() + simdjson::SIMDJSON_PADDING);
-    buffer_.consume(buffer_.size());
-    if (closing_ || close_after_flush_) {
-        stop_reading();
-        return;
-    }
-    do_pause();
+    handler_->on_text(text, capacity);
+    return !(closing_ || close_after_flush_);
 }
 
 // Backpressure: while the stream's consumer is behind, leave the socket unread so TCP slows
-// the sender (a burst after a network stall) rather than anything being dropped.
+// the sender (a burst after a network stall) rather than anything being dropped. Frames already
+// read wait in the buffer.
 template <typename Stream> void websocket_transport<Stream>::do_pause() {
-    if (!handler_->reading_paused()) {
-        do_read();
-        return;
-    }
     heard_from_peer_ = true; // we are the one not reading; the idle timer must not cut
     pause_timer_.expires_after(std::chrono::milliseconds(5));
-    pause_timer_.async_wait([this](const beast::error_code&) {
-        if (closing_) {
-            stop_reading();
+    pause_timer_.async_wait([self = this->shared_from_this()](const beast::error_code&) {
+        if (self->closing_) {
+            self->await_close_reply();
             return;
         }
-        do_pause();
+        if (self->handler_->reading_paused()) {
+            self->do_pause();
+            return;
+        }
+        self->process();
     });
+}
+
+// The session's end, on the handler that saw it: the stream hears on_closed before anything
+// else queued on this thread runs. Called once; later calls do nothing.
+template <typename Stream> void websocket_transport<Stream>::stop_reading() {
+    if (!reading_) {
+        return;
+    }
+    reading_ = false;
+    idle_timer_.cancel();
+    handler_->on_closed(reason_.value_or(close_reason::vanished));
+    // Only the read path ends the session, so no read capturing `this` is left pending.
+    assert(!read_pending_);
+    done_.cancel(); // run() returns; pending handlers hold the session from here
 }
 
 template <typename Stream>
@@ -278,21 +465,42 @@ void websocket_transport<Stream>::on_read_error(const beast::error_code& ec) {
     if (closing_ || reason_) {
         return; // we started the close (or the stream stopped); the reason is recorded
     }
-    if (ec == websocket::error::closed) {
-        reason_ = close_reason::peer_closed;
-    } else if (ec == websocket::error::message_too_big) {
-        reason_ = close_reason::too_big; // Beast has already sent close 1009
-    } else if (ec == beast::error::timeout) {
-        reason_ = close_reason::idle_timeout;
-    } else if (ec.category() == websocket::make_error_code(websocket::error::closed).category()) {
-        reason_ = close_reason::websocket_error; // Beast has already sent close 1002
-    } else {
-        reason_ = close_reason::vanished; // reset, EOF without a close frame, TLS truncation
+    reason_ = close_reason::vanished; // reset, EOF without a close frame, TLS truncation
+    log(log_level::warn, "stream_read_failed",
+        {{"stream_sid", handler_->log_id()}, {"error", ec.message()}});
+}
+
+// After the session: reads until the peer's end of the connection (plain TCP: we have sent
+// FIN after our close frame) or, over TLS, until our close frame is out, then close_notify.
+// The close deadline bounds all of it.
+template <typename Stream> void websocket_transport<Stream>::continue_teardown() {
+    if (read_pending_ || socket_done_) {
+        return;
     }
-    if (*reason_ != close_reason::peer_closed) {
-        log(log_level::warn, "stream_read_failed",
-            {{"stream_sid", handler_->log_id()}, {"error", ec.message()}});
+    begin_ = end_ = 0; // nothing read from here on is handled
+    if constexpr (is_tls_stream<Stream>) {
+        if (close_written_) {
+            if (!shutdown_started_) {
+                shutdown_started_ = true;
+                stream_.async_shutdown([self = this->shared_from_this()](const beast::error_code&) {
+                    self->finish_socket();
+                });
+            }
+            return;
+        }
     }
+    need_ = 0;
+    do_read();
+}
+
+template <typename Stream> void websocket_transport<Stream>::finish_socket() {
+    if (socket_done_) {
+        return;
+    }
+    socket_done_ = true;
+    close_timer_.cancel();
+    pause_timer_.cancel();
+    close_socket();
 }
 
 template <typename Stream> std::string websocket_transport<Stream>::take_buffer() {
@@ -324,7 +532,7 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
         return;
     }
     outbox_bytes_ += text.size();
-    outbox_.push_back(text, kind);
+    outbox_.push_back(text, kind, entry_type::text);
     recycle(std::move(text)); // the ring slot's previous string
     if (outbox_bytes_ > ctx_->cfg.outbox_bytes) {
         close(close_code::policy,
@@ -338,10 +546,24 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
     }
 }
 
+// A whole control frame (pong, ping, close) behind the messages already queued.
+template <typename Stream>
+void websocket_transport<Stream>::queue_frame(std::string frame, entry_type type) {
+    if (closing_ && type != entry_type::close_frame) {
+        return;
+    }
+    outbox_bytes_ += frame.size();
+    outbox_.push_back(frame, message_kind::control, type);
+    recycle(std::move(frame));
+    if (!writing_) {
+        do_write();
+    }
+}
+
 template <typename Stream> std::size_t websocket_transport<Stream>::drop_queued_media() {
     std::size_t dropped = 0;
-    // The front entry is the one handed to async_write while writing_: it must stay alive.
-    outbox_.retain_from(writing_ ? 1 : 0, [&](const outbox_entry& e) {
+    // The ring holds only what is not yet handed to the socket (a write takes its entries out).
+    outbox_.retain([&](const outbox_entry& e) {
         if (e.kind != message_kind::media) {
             return true;
         }
@@ -366,7 +588,7 @@ void websocket_transport<Stream>::close(std::uint16_t code, std::string_view tex
          {"code", static_cast<int>(code)},
          {"reason", std::string(to_string(why))},
          {"detail", text}});
-    start_close(make_close(code, text));
+    start_close(code, text);
 }
 
 template <typename Stream>
@@ -377,31 +599,31 @@ void websocket_transport<Stream>::close_when_flushed(std::string_view text, clos
     reason_ = why;
     close_after_flush_ = true;
     if (!writing_ && outbox_.empty()) {
-        start_close(make_close(close_code::normal, text));
+        start_close(close_code::normal, text);
     } else {
         close_after_flush_text_ = text;
         arm_close_deadline(); // a peer that stopped reading must not hold the flush open
     }
 }
 
+// Queues our close frame (after the write in flight; what is queued behind it is abandoned).
+// The session ends when the read path sees it: at once for a close decided there (a message,
+// a violation, the peer's close), else with the peer's close reply (await_close_reply).
 template <typename Stream>
-void websocket_transport<Stream>::start_close(const websocket::close_reason& cr) {
+void websocket_transport<Stream>::start_close(std::uint16_t code, std::string_view text) {
     if (closing_) {
         return;
     }
     closing_ = true;
-    // Queued messages are abandoned; one already handed to async_write must stay alive.
     std::uint64_t abandoned = 0;
-    while (outbox_.size() > (writing_ ? 1U : 0U)) {
+    while (!outbox_.empty()) {
         abandoned += outbox_.back().kind == message_kind::media ? 1U : 0U;
         outbox_bytes_ -= outbox_.back().text.size();
         outbox_.pop_back();
     }
     ctx_->stats.frames_dropped_closing.fetch_add(abandoned, std::memory_order_relaxed);
     arm_close_deadline();
-    ws_.async_close(cr, [self = this->shared_from_this()](const beast::error_code&) {
-        self->close_timer_.cancel();
-    });
+    queue_frame(codec::ws_make_close_frame(code, text), entry_type::close_frame);
 }
 
 // A peer that never reads can leave our close frame (or a write) stuck behind a full socket
@@ -410,7 +632,7 @@ template <typename Stream> void websocket_transport<Stream>::arm_close_deadline(
     close_timer_.expires_after(ctx_->cfg.handshake_timeout);
     close_timer_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
         if (!ec) {
-            self->close_socket();
+            self->finish_socket();
         }
     });
 }
@@ -428,7 +650,7 @@ template <typename Stream> void websocket_transport<Stream>::arm_idle_timer() {
 }
 
 template <typename Stream> void websocket_transport<Stream>::on_idle_tick() {
-    if (closing_) {
+    if (closing_ || !reading_) {
         return;
     }
     if (heard_from_peer_) {
@@ -439,7 +661,7 @@ template <typename Stream> void websocket_transport<Stream>::on_idle_tick() {
     }
     if (!pinging_) {
         pinging_ = true;
-        ws_.async_ping({}, [self = this->shared_from_this()](const beast::error_code&) {});
+        queue_frame(codec::ws_make_control_frame(codec::ws_opcode::ping, {}), entry_type::frame);
         arm_idle_timer();
         return;
     }
@@ -452,40 +674,73 @@ template <typename Stream> void websocket_transport<Stream>::on_idle_tick() {
     close_socket();
 }
 
+// One gather write of every queued entry (up to the batch bounds): [header, payload] per text
+// message, the bytes of a control frame as they are.
 template <typename Stream> void websocket_transport<Stream>::do_write() {
     writing_ = true;
-    ws_.async_write(
-        net::buffer(outbox_.front().text),
+    std::size_t n = 0;
+    std::size_t nb = 0;
+    inflight_bytes_ = 0;
+    inflight_text_bytes_ = 0;
+    inflight_close_ = false;
+    while (!outbox_.empty() && n < max_batch_messages) {
+        auto& e = outbox_.front();
+        if (n > 0 && inflight_bytes_ + e.text.size() > max_batch_bytes) {
+            break;
+        }
+        // The ring slot gets the string last written from this place; push_back hands it back.
+        std::swap(inflight_[n], e.text);
+        const std::string& bytes = inflight_[n];
+        if (e.type == entry_type::text) {
+            headers_[n] = codec::ws_make_header(codec::ws_opcode::text, bytes.size());
+            buffers_[nb++] = net::buffer(headers_[n].data.data(), headers_[n].size);
+            inflight_text_bytes_ += bytes.size();
+        }
+        inflight_close_ = inflight_close_ || e.type == entry_type::close_frame;
+        buffers_[nb++] = net::buffer(bytes);
+        inflight_bytes_ += bytes.size();
+        ++n;
+        outbox_.pop_front();
+    }
+    net::async_write(
+        stream_, std::span<const net::const_buffer>(buffers_.data(), nb),
         [self = this->shared_from_this()](const beast::error_code& ec, std::size_t bytes) {
             self->on_write(ec, bytes);
         });
 }
 
 template <typename Stream>
-void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::size_t bytes) {
+void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::size_t) {
     writing_ = false;
-    outbox_bytes_ -= outbox_.front().text.size();
-    outbox_.pop_front(); // the slot keeps its string for the next message
+    outbox_bytes_ -= inflight_bytes_;
     if (ec) {
         // The read side sees the broken connection and ends the session.
         outbox_.clear();
         outbox_bytes_ = 0;
         return;
     }
-    frames_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
-    if (closing_) {
+    frames_->bytes_out.fetch_add(inflight_text_bytes_, std::memory_order_relaxed);
+    if (inflight_close_) {
+        close_written_ = true;
+        if constexpr (!is_tls_stream<Stream>) {
+            // Our FIN after the close frame: the peer sees the end and closes its side, which
+            // the teardown read waits for (so the socket never closes over unread bytes).
+            beast::error_code ignored;
+            beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
+        }
+        continue_teardown();
         return;
     }
     if (!outbox_.empty()) {
         do_write();
-    } else if (close_after_flush_) {
-        start_close(make_close(close_code::normal, close_after_flush_text_));
+    } else if (close_after_flush_ && !closing_) {
+        start_close(close_code::normal, close_after_flush_text_);
     }
 }
 
 template <typename Stream>
 std::function<void()> websocket_transport<Stream>::cross_thread_wakeup() {
-    return [weak = this->weak_from_this(), executor = ws_.get_executor()] {
+    return [weak = this->weak_from_this(), executor = stream_.get_executor()] {
         net::post(executor, [weak] {
             if (auto self = weak.lock()) {
                 self->handler_->on_wakeup();
@@ -496,7 +751,7 @@ std::function<void()> websocket_transport<Stream>::cross_thread_wakeup() {
 
 template <typename Stream>
 void websocket_transport<Stream>::post_close(std::uint16_t code, std::string reason) {
-    net::post(ws_.get_executor(),
+    net::post(stream_.get_executor(),
               [self = this->shared_from_this(), code, reason = std::move(reason)] {
                   const auto why = code == close_code::going_away ? close_reason::shutdown
                                                                   : close_reason::protocol_order;
@@ -507,7 +762,7 @@ void websocket_transport<Stream>::post_close(std::uint16_t code, std::string rea
 template <typename Stream>
 void websocket_transport<Stream>::post_to_pipeline(
     std::function<void(pipeline::stream_pipeline&)> fn) {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), fn = std::move(fn)] {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), fn = std::move(fn)] {
         if (!self->closing_) {
             self->handler_->on_pipeline_request(fn);
         }
@@ -520,8 +775,8 @@ using plain_socket = net::basic_stream_socket<net::ip::tcp, net::io_context::exe
 } // namespace
 
 template <typename Stream>
-net::awaitable<void> run_websocket_transport(Stream stream, http_request req,
-                                             std::shared_ptr<server_context> ctx,
+net::awaitable<void> run_websocket_transport(Stream stream, beast::flat_buffer pending,
+                                             http_request req, std::shared_ptr<server_context> ctx,
                                              std::unique_ptr<stream_handler> handler) {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         // Plain WebSocket runs on the bare socket: tcp_stream's per-operation timer
@@ -540,27 +795,28 @@ net::awaitable<void> run_websocket_transport(Stream stream, http_request req,
                     co_return; // the descriptor is still the old socket's: it closes it
                 }
                 auto session = std::make_shared<websocket_transport<plain_socket>>(
-                    plain_socket(ioc, endpoint.protocol(), fd), std::move(ctx), std::move(handler));
+                    plain_socket(ioc, endpoint.protocol(), fd), std::move(pending), std::move(ctx),
+                    std::move(handler));
                 co_await session->run(std::move(req));
                 co_return;
             }
         }
         auto session = std::make_shared<websocket_transport<net::ip::tcp::socket>>(
-            std::move(socket), std::move(ctx), std::move(handler));
+            std::move(socket), std::move(pending), std::move(ctx), std::move(handler));
         co_await session->run(std::move(req));
     } else {
         auto session = std::make_shared<websocket_transport<Stream>>(
-            std::move(stream), std::move(ctx), std::move(handler));
+            std::move(stream), std::move(pending), std::move(ctx), std::move(handler));
         co_await session->run(std::move(req));
     }
 }
 
 template net::awaitable<void>
-    run_websocket_transport<beast::tcp_stream>(beast::tcp_stream, http_request,
+    run_websocket_transport<beast::tcp_stream>(beast::tcp_stream, beast::flat_buffer, http_request,
                                                std::shared_ptr<server_context>,
                                                std::unique_ptr<stream_handler>);
 template net::awaitable<void> run_websocket_transport<beast::ssl_stream<beast::tcp_stream>>(
-    beast::ssl_stream<beast::tcp_stream>, http_request, std::shared_ptr<server_context>,
-    std::unique_ptr<stream_handler>);
+    beast::ssl_stream<beast::tcp_stream>, beast::flat_buffer, http_request,
+    std::shared_ptr<server_context>, std::unique_ptr<stream_handler>);
 
 } // namespace callstream::server

@@ -1,7 +1,9 @@
 // RFC 6455 violations written byte by byte to a real socket after a hand-made upgrade. Each must
 // get its own close code from the server and the TCP connection closed, while a well-behaved
-// stream on the same server keeps echoing. (Beast enforces the framing rules; these tests pin
-// down what the server actually sends.)
+// stream on the same server keeps echoing. (codec/websocket_frame.cpp enforces the framing
+// rules; these tests pin down what the server actually sends.)
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "tests/e2e/e2e_helpers.hpp"
@@ -45,9 +47,9 @@ std::vector<violation> violations() {
         {"ping_126_bytes", make_frame(fin | op_ping, std::string(126, 'p')), 1002},
         // §5.4: a continuation frame with no message in progress.
         {"continuation_without_start", make_frame(fin | op_cont, "orphan"), 1002},
-        // A 2^63 length (the most significant bit MUST be 0, §5.2). Beast refuses it as over
-        // read_message_max before looking at that bit, so the code is 1009, not 1002.
-        {"length_2_pow_63", make_header_64(fin | op_text, 1ULL << 63), 1009},
+        // A 2^63 length: the most significant bit MUST be 0 (§5.2), a protocol error before it
+        // is a size.
+        {"length_2_pow_63", make_header_64(fin | op_text, 1ULL << 63), 1002},
         // A length over --max-message-bytes (64 KiB) in the header alone: refused before the
         // body is read.
         {"length_over_64k", make_header_64(fin | op_text, 64 * 1024 + 1), 1009},
@@ -64,12 +66,13 @@ std::vector<violation> violations() {
         {"close_1006", make_frame(fin | op_close, close_payload(1006)), 1002},
         {"close_1015", make_frame(fin | op_close, close_payload(1015)), 1002},
         {"close_999", make_frame(fin | op_close, close_payload(999)), 1002},
-        // RFC 6455 §7.4.2 defines no codes at or above 5000; Beast accepts them and echoes the
-        // code back (as Autobahn's 7.13 cases allow: behaviour there is implementation-defined).
-        {"close_5000_echoed", make_frame(fin | op_close, close_payload(5000)), 5000},
+        // RFC 6455 §7.4.2 defines no codes at or above 5000 (nor 1012-2999 in its own range):
+        // refused as a protocol error (Autobahn's 7.13 cases leave this to the implementation).
+        {"close_5000", make_frame(fin | op_close, close_payload(5000)), 1002},
+        {"close_1012", make_frame(fin | op_close, close_payload(1012)), 1002},
         // §5.5.1: a close body is empty or starts with a 2-byte code.
         {"close_one_byte", make_frame(fin | op_close, "\x03"), 1002},
-        // §5.5.1: the close reason must be UTF-8 too; Beast fails it as a protocol error.
+        // §5.5.1: the close reason must be UTF-8 too; failed as a protocol error.
         {"close_reason_invalid_utf8", make_frame(fin | op_close, close_payload(1000, "\xC3\x28")),
          1002},
         // Valid closes are echoed back with the peer's code (§5.5.1), 4000 included.
@@ -125,12 +128,12 @@ TEST(raw_protocol_early, unmasked_frame_before_start_is_closed_1002) {
         server.port(), "callstream_streams_closed_total{reason=\"websocket_error\"}", 1));
 }
 
-// After failing a connection Beast half-closes and waits for the peer's FIN, with no deadline of
-// its own for that wait (Beast 1.81 does not re-arm its timer when it starts failing the
-// connection). What bounds it is the WebSocket idle timer still running from the open state: a
-// violator that never closes its socket is dropped within --idle-timeout, not held forever.
-TEST(raw_protocol_early, violator_that_keeps_its_socket_is_dropped_at_the_idle_timeout) {
-    server_process server({"--idle-timeout", "2"});
+// After failing a connection the server sends FIN and reads until the peer's (RFC 6455 §7.1.1:
+// the server closes the TCP connection first, without resetting it over unread bytes). A
+// violator that never closes its socket is cut off at the close deadline (--handshake-timeout),
+// not held forever.
+TEST(raw_protocol_early, violator_that_keeps_its_socket_is_dropped_at_the_close_deadline) {
+    server_process server({"--idle-timeout", "30", "--handshake-timeout", "2"});
     good_stream good(server.port(), 1);
     raw_socket raw(server.port());
     ASSERT_EQ(raw.upgrade(), 101);
@@ -140,16 +143,146 @@ TEST(raw_protocol_early, violator_that_keeps_its_socket_is_dropped_at_the_idle_t
     ASSERT_TRUE(close);
     EXPECT_EQ(close->close_code(), 1002);
     EXPECT_TRUE(raw.wait_eof());
-    // raw stays open; the server must still let go of the stream. The good stream keeps
-    // talking meanwhile (so its own idle timer never fires).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    bool released = false;
-    while (!released && std::chrono::steady_clock::now() < deadline) {
+    // raw stays open (and keeps sending: the server reads and drops it); the server must still
+    // close the connection, at which point our writes fail (RST). The good stream is unaffected.
+    EXPECT_TRUE(wait_for_metric_value(server.port(), "callstream_streams_active", 1));
+    const auto t0 = std::chrono::steady_clock::now();
+    bool cut = false;
+    while (!cut && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
         ASSERT_TRUE(good.echoes());
-        released = metric_value(metrics_text(server.port()), "callstream_streams_active") == 1;
+        cut = !raw.send("junk after the close");
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    EXPECT_TRUE(released);
+    EXPECT_TRUE(cut) << "the server kept the violator's connection open";
+    EXPECT_GE(seconds_since(t0), 1.0); // held for the close deadline, not reset at once
     EXPECT_TRUE(good.echoes());
+}
+
+// The opening handshake is callstream's: the RFC 6455 §1.3 example key gets the RFC's accept
+// value, and a request the handshake cannot accept is refused with a status saying why.
+TEST(raw_protocol_early, upgrade_answers_the_rfc_example_key) {
+    server_process server;
+    raw_socket raw(server.port());
+    ASSERT_EQ(raw.upgrade(), 101);
+    EXPECT_NE(raw.response_head().find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+              std::string::npos)
+        << raw.response_head();
+}
+
+TEST(raw_protocol_early, upgrade_with_a_bad_version_or_key_is_refused) {
+    server_process server;
+    const std::string head = "GET /media-stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+    {
+        raw_socket raw(server.port());
+        raw.send(head + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 8\r\n\r\n");
+        EXPECT_EQ(raw.read_response_status(), 426);
+        EXPECT_NE(raw.response_head().find("Sec-WebSocket-Version: 13"), std::string::npos);
+    }
+    {
+        raw_socket raw(server.port());
+        raw.send(head + "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        EXPECT_EQ(raw.read_response_status(), 400);
+    }
+    {
+        raw_socket raw(server.port());
+        raw.send(head + "Sec-WebSocket-Version: 13\r\n\r\n");
+        EXPECT_EQ(raw.read_response_status(), 400);
+    }
+    EXPECT_TRUE(metric_value(metrics_text(server.port()), "callstream_streams_active") == 0);
+    EXPECT_EQ(http_request(server.port(), "GET", "/healthz").status, 200);
+}
+
+std::string media_frame(const std::string& sid, int sequence) {
+    std::vector<std::uint8_t> ulaw(e2e_frame_bytes, static_cast<std::uint8_t>(sequence));
+    return make_frame(fin | op_text,
+                      twilio::media(sid, sequence, ulaw, sequence - 1, (sequence - 2) * 20));
+}
+
+// Reads `n` media messages (skipping other frames); the sequence of their payload's first byte.
+std::vector<int> read_media(raw_socket& raw, int n) {
+    std::vector<int> firsts;
+    while (static_cast<int>(firsts.size()) < n) {
+        const auto f = raw.read_frame();
+        if (!f || f->opcode == 0x8) {
+            break;
+        }
+        if (f->opcode != op_text) {
+            continue;
+        }
+        if (const auto p = media_payload(f->payload); p && !p->empty()) {
+            firsts.push_back((*p)[0]);
+        }
+    }
+    return firsts;
+}
+
+// A client may send its first frames right behind the upgrade request, in the same segment
+// (before it has seen the 101): the bytes the HTTP reader took past the request are frames.
+TEST(raw_protocol_early, frames_in_the_same_write_as_the_upgrade_request_are_served) {
+    server_process server;
+    raw_socket raw(server.port());
+    const auto sid = twilio::stream_sid(3);
+    std::string bytes = "GET /media-stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n";
+    bytes += make_frame(fin | op_text, twilio::connected());
+    bytes += make_frame(fin | op_text, twilio::start(sid, "CA" + sid.substr(2)));
+    bytes += media_frame(sid, 2);
+    ASSERT_TRUE(raw.send(bytes));
+    ASSERT_EQ(raw.read_response_status(), 101);
+    EXPECT_EQ(read_media(raw, 1), std::vector<int>{2});
+}
+
+// Many frames in one segment: each is handled (in order) before the server reads again, and
+// every echo comes back.
+TEST(raw_protocol_early, a_burst_of_frames_in_one_write_is_echoed_in_order) {
+    server_process server;
+    raw_socket raw(server.port());
+    ASSERT_EQ(raw.upgrade(), 101);
+    const auto sid = twilio::stream_sid(4);
+    std::string bytes = make_frame(fin | op_text, twilio::connected()) +
+                        make_frame(fin | op_text, twilio::start(sid, "CA" + sid.substr(2)));
+    std::vector<int> expected;
+    for (int seq = 2; seq < 2 + 20; ++seq) {
+        bytes += media_frame(sid, seq);
+        expected.push_back(seq == 0x7F ? 0xFF : seq); // μ-law negative zero comes back positive
+    }
+    ASSERT_TRUE(raw.send(bytes));
+    EXPECT_EQ(read_media(raw, 20), expected);
+}
+
+// Pings are answered with their payload, between a message's fragments too, and the fragmented
+// message is served as one.
+TEST(raw_protocol_early, pings_get_pongs_and_fragments_reassemble) {
+    server_process server;
+    raw_socket raw(server.port());
+    ASSERT_EQ(raw.upgrade(), 101);
+    const auto sid = twilio::stream_sid(5);
+    const std::string start = twilio::start(sid, "CA" + sid.substr(2));
+    std::string bytes = make_frame(fin | op_text, twilio::connected());
+    bytes += make_frame(op_text, start.substr(0, 10));
+    bytes += make_frame(fin | op_ping, "between");
+    bytes += make_frame(op_cont, start.substr(10, 20));
+    bytes += make_frame(fin | op_cont, start.substr(30));
+    bytes += make_frame(fin | op_ping, "after");
+    bytes += media_frame(sid, 2);
+    ASSERT_TRUE(raw.send(bytes));
+    std::vector<std::string> pongs;
+    std::vector<int> media;
+    while (pongs.size() < 2 || media.empty()) {
+        const auto f = raw.read_frame();
+        ASSERT_TRUE(f) << "connection ended";
+        ASSERT_NE(f->opcode, 0x8) << f->close_code() << " " << f->close_reason();
+        if (f->opcode == 0xA) {
+            pongs.push_back(f->payload);
+        } else if (const auto p = media_payload(f->payload); p && !p->empty()) {
+            media.push_back((*p)[0]);
+        }
+    }
+    EXPECT_EQ(pongs, (std::vector<std::string>{"between", "after"}));
+    EXPECT_EQ(media, std::vector<int>{2});
 }
 
 // Garbage instead of an HTTP request: 400 and the connection closed; the server keeps serving.
