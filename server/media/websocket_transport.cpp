@@ -1,9 +1,11 @@
 #include "server/media/websocket_transport.hpp"
 
 #include <array>
+#include <atomic>
 #include <cassert>
 #include <chrono>
 #include <cstring>
+#include <malloc.h>
 #include <optional>
 #include <span>
 #include <utility>
@@ -100,6 +102,26 @@ class outbox_ring {
     std::size_t count_ = 0;
 };
 
+// Counts live media sessions; the last one to end hands the heap's free memory back to the
+// kernel. glibc keeps freed blocks under its mmap threshold (a session's 64 KiB read buffer, its
+// pipeline) in the heap, so after a peak of calls RSS stayed at the peak's size (58 MiB after
+// 800 calls against 8 MiB before) with nothing live. Trimming costs a few ms, only when the
+// server falls idle. Declared first in the session, so it is destroyed after everything else.
+class live_session_count {
+  public:
+    live_session_count() noexcept { live_.fetch_add(1, std::memory_order_relaxed); }
+    ~live_session_count() {
+        if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            ::malloc_trim(0);
+        }
+    }
+    live_session_count(const live_session_count&) = delete;
+    live_session_count& operator=(const live_session_count&) = delete;
+
+  private:
+    static inline std::atomic<int> live_{0};
+};
+
 template <typename Stream>
 constexpr bool is_tls_stream = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
 
@@ -186,6 +208,7 @@ class websocket_transport final : public stream_transport,
     void recycle(std::string&& s);
     void resize_read_buffer(std::size_t bytes);
 
+    live_session_count live_; // first: destroyed last
     Stream stream_;
     std::shared_ptr<server_context> ctx_;
     std::unique_ptr<stream_handler> handler_;
