@@ -196,6 +196,11 @@ class websocket_transport final : public stream_transport,
     void stop_reading();
     void on_read_error(const beast::error_code& ec);
     void continue_teardown();
+    void scan_for_close_reply();
+    void send_fin();
+    // The close handshake is over: the peer's close frame was read, or the peer broke the
+    // protocol (then no reply is waited for).
+    bool handshake_over() const noexcept { return peer_closed_ || peer_failed_; }
     void finish_socket();
     void start_close(std::uint16_t code, std::string_view text);
     void queue_frame(std::string frame, entry_type type);
@@ -234,6 +239,9 @@ class websocket_transport final : public stream_transport,
 
     bool closing_ = false;       // our close frame is queued: nothing more is sent
     bool close_written_ = false; // ... and written
+    bool peer_closed_ = false;   // the peer's close frame was read
+    bool peer_failed_ = false;   // the peer broke RFC 6455 (its frames are not read further)
+    bool fin_sent_ = false;
     bool shutdown_started_ = false;
     bool socket_done_ = false;
     bool close_after_flush_ = false;
@@ -341,6 +349,7 @@ void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size
             finish_socket();
             return;
         }
+        end_ += bytes;
         continue_teardown();
         return;
     }
@@ -373,6 +382,7 @@ template <typename Stream> void websocket_transport<Stream>::await_close_reply()
         }
         if (e.kind == codec::ws_event_kind::error ||
             (e.kind == codec::ws_event_kind::control && e.opcode == codec::ws_opcode::close)) {
+            (e.kind == codec::ws_event_kind::error ? peer_failed_ : peer_closed_) = true;
             stop_reading();
             continue_teardown();
             return;
@@ -409,6 +419,7 @@ template <typename Stream> bool websocket_transport<Stream>::on_event(const code
     using codec::ws_opcode;
     switch (e.kind) {
     case codec::ws_event_kind::error:
+        peer_failed_ = true;
         close(e.close_code, e.reason,
               e.close_code == codec::ws_close::too_big ? close_reason::too_big
                                                        : close_reason::websocket_error);
@@ -419,6 +430,7 @@ template <typename Stream> bool websocket_transport<Stream>::on_event(const code
                         entry_type::frame);
         } else if (e.opcode == ws_opcode::close) {
             // The peer closes: echo its code (RFC 6455 section 5.5.1) and end.
+            peer_closed_ = true;
             if (!reason_) {
                 reason_ = close_reason::peer_closed;
             }
@@ -493,27 +505,71 @@ void websocket_transport<Stream>::on_read_error(const beast::error_code& ec) {
         {{"stream_sid", handler_->log_id()}, {"error", ec.message()}});
 }
 
-// After the session: reads until the peer's end of the connection (plain TCP: we have sent
-// FIN after our close frame) or, over TLS, until our close frame is out, then close_notify.
-// The close deadline bounds all of it.
+// After the session: reads until the close handshake is over (the peer's close frame, when it
+// has not come yet), then, once our close frame is out, ends our side (plain TCP: FIN, over TLS:
+// close_notify) and reads on until the peer's end of the connection. Our FIN waits for the
+// peer's close frame because a proxy in between (HAProxy) may drop its client connection when
+// the server half-closes, before the client's close reply could pass: the client then saw a
+// reset instead of our close frame. The close deadline bounds all of it.
 template <typename Stream> void websocket_transport<Stream>::continue_teardown() {
     if (read_pending_ || socket_done_) {
         return;
     }
-    begin_ = end_ = 0; // nothing read from here on is handled
-    if constexpr (is_tls_stream<Stream>) {
+    if (!handshake_over()) {
+        scan_for_close_reply();
+    }
+    if (handshake_over()) {
+        begin_ = end_ = 0; // nothing read from here on is handled
+        need_ = 0;
         if (close_written_) {
-            if (!shutdown_started_) {
-                shutdown_started_ = true;
-                stream_.async_shutdown([self = this->shared_from_this()](const beast::error_code&) {
-                    self->finish_socket();
-                });
+            if constexpr (is_tls_stream<Stream>) {
+                if (!shutdown_started_) {
+                    shutdown_started_ = true;
+                    stream_.async_shutdown(
+                        [self = this->shared_from_this()](const beast::error_code&) {
+                            self->finish_socket();
+                        });
+                }
+                return;
+            } else {
+                send_fin();
             }
+        }
+    }
+    do_read();
+}
+
+// Frames that come after the session ended are dropped; only the peer's close frame (or a
+// violation) matters: it ends the close handshake.
+template <typename Stream> void websocket_transport<Stream>::scan_for_close_reply() {
+    for (;;) {
+        const auto e = reader_.next({rbuf_.get() + begin_, end_ - begin_});
+        begin_ += e.consumed;
+        if (e.kind == codec::ws_event_kind::need_more) {
+            need_ = e.bytes_needed;
+            return;
+        }
+        if (e.kind == codec::ws_event_kind::error) {
+            peer_failed_ = true;
+            return;
+        }
+        if (e.kind == codec::ws_event_kind::control && e.opcode == codec::ws_opcode::close) {
+            peer_closed_ = true;
             return;
         }
     }
-    need_ = 0;
-    do_read();
+}
+
+// Our FIN after the close handshake: the peer sees the end and closes its side, which the
+// teardown read waits for (so the socket never closes over unread bytes).
+template <typename Stream> void websocket_transport<Stream>::send_fin() {
+    if constexpr (!is_tls_stream<Stream>) {
+        if (!fin_sent_) {
+            fin_sent_ = true;
+            beast::error_code ignored;
+            beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
+        }
+    }
 }
 
 template <typename Stream> void websocket_transport<Stream>::finish_socket() {
@@ -745,11 +801,8 @@ void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::siz
     frames_->bytes_out.fetch_add(inflight_text_bytes_, std::memory_order_relaxed);
     if (inflight_close_) {
         close_written_ = true;
-        if constexpr (!is_tls_stream<Stream>) {
-            // Our FIN after the close frame: the peer sees the end and closes its side, which
-            // the teardown read waits for (so the socket never closes over unread bytes).
-            beast::error_code ignored;
-            beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
+        if (handshake_over()) {
+            send_fin();
         }
         continue_teardown();
         return;
