@@ -372,22 +372,13 @@ void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size
 // outbox): what the peer sends is dropped until its close reply, which ends the session (as a
 // violation or the connection's end does). The close deadline bounds the wait.
 template <typename Stream> void websocket_transport<Stream>::await_close_reply() {
-    for (;;) {
-        const auto e = reader_.next({rbuf_.get() + begin_, end_ - begin_});
-        begin_ += e.consumed;
-        if (e.kind == codec::ws_event_kind::need_more) {
-            need_ = e.bytes_needed;
-            do_read();
-            return;
-        }
-        if (e.kind == codec::ws_event_kind::error ||
-            (e.kind == codec::ws_event_kind::control && e.opcode == codec::ws_opcode::close)) {
-            (e.kind == codec::ws_event_kind::error ? peer_failed_ : peer_closed_) = true;
-            stop_reading();
-            continue_teardown();
-            return;
-        }
+    scan_for_close_reply();
+    if (!handshake_over()) {
+        do_read();
+        return;
     }
+    stop_reading();
+    continue_teardown();
 }
 
 // Handles every complete frame in the buffer, then reads again (or holds reading).
