@@ -26,6 +26,7 @@
 
 #include "codec/websocket_frame.hpp"
 #include "server/app/log.hpp"
+#include "server/app/write_batch.hpp"
 #include "server/media/media_session_handle.hpp"
 #include "server/media/websocket_upgrade.hpp"
 
@@ -140,6 +141,7 @@ constexpr bool is_tls_stream = std::is_same_v<Stream, beast::ssl_stream<beast::t
 template <typename Stream>
 class websocket_transport final : public stream_transport,
                                   public media_session_handle,
+                                  public deferred_writer,
                                   public std::enable_shared_from_this<websocket_transport<Stream>> {
   public:
     using executor_type = typename Stream::executor_type;
@@ -153,7 +155,8 @@ class websocket_transport final : public stream_transport,
         : stream_(std::move(stream)), ctx_(std::move(ctx)), handler_(std::move(handler)),
           reader_(codec::ws_reader_limits{ctx_->cfg.max_message_bytes, padding}),
           close_timer_(stream_.get_executor()), idle_timer_(stream_.get_executor()),
-          pause_timer_(stream_.get_executor()), done_(stream_.get_executor()) {
+          pause_timer_(stream_.get_executor()), done_(stream_.get_executor()),
+          writes_(write_batch::of_executor(beast::get_lowest_layer(stream_).get_executor())) {
         // The bytes the HTTP reader took past the request are the first frames.
         const auto held = pending.data();
         resize_read_buffer(std::max(read_chunk_bytes, held.size()));
@@ -166,6 +169,8 @@ class websocket_transport final : public stream_transport,
     // stream_transport
     std::string take_buffer() override;
     void send(std::string text, message_kind kind) override;
+    // deferred_writer
+    void flush_deferred() override;
     std::size_t drop_queued_media() override;
     void close(std::uint16_t code, std::string_view text, close_reason why) override;
     void close_when_flushed(std::string_view text, close_reason why) override;
@@ -259,6 +264,8 @@ class websocket_transport final : public stream_transport,
     std::size_t inflight_bytes_ = 0;      // payload bytes of the entries in flight
     std::size_t inflight_text_bytes_ = 0; // of which text messages
     bool inflight_close_ = false;
+    write_batch* writes_;   // this thread's end-of-pass writes (null: write at once)
+    bool deferred_ = false; // in writes_, its flush to come
 };
 
 template <typename Stream> void websocket_transport<Stream>::resize_read_buffer(std::size_t bytes) {
@@ -611,7 +618,19 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
               close_reason::slow_consumer);
         return;
     }
-    if (!writing_) {
+    if (!writing_ && !deferred_) {
+        if (writes_ != nullptr) {
+            deferred_ = true; // written with the rest of this pass's writes (write_batch.hpp)
+            writes_->defer(this->shared_from_this());
+        } else {
+            do_write();
+        }
+    }
+}
+
+template <typename Stream> void websocket_transport<Stream>::flush_deferred() {
+    deferred_ = false;
+    if (!writing_ && !outbox_.empty()) {
         do_write();
     }
 }
@@ -685,6 +704,9 @@ void websocket_transport<Stream>::start_close(std::uint16_t code, std::string_vi
         return;
     }
     closing_ = true;
+    if (!writing_ && !outbox_.empty()) {
+        do_write(); // messages held for the end of the pass go out as if written at once
+    }
     std::uint64_t abandoned = 0;
     while (!outbox_.empty()) {
         abandoned += outbox_.back().kind == message_kind::media ? 1U : 0U;
