@@ -185,8 +185,12 @@ ws_event ws_frame_reader::next(std::span<std::uint8_t> in) {
         if (!known_opcode(raw_op)) {
             return fail(ws_close::protocol_error, "reserved opcode");
         }
-        if ((b1 & 0x80) == 0) {
+        const bool masked = (b1 & 0x80) != 0;
+        if (limits_.peer == ws_peer::client && !masked) {
             return fail(ws_close::protocol_error, "client frames must be masked");
+        }
+        if (limits_.peer == ws_peer::server && masked) {
+            return fail(ws_close::protocol_error, "server frames must not be masked");
         }
         const auto op = static_cast<ws_opcode>(raw_op);
         const std::uint8_t len7 = b1 & 0x7F;
@@ -203,7 +207,7 @@ ws_event ws_frame_reader::next(std::span<std::uint8_t> in) {
             return fail(ws_close::protocol_error, "new message before the last one ended");
         }
         const std::size_t length_bytes = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-        const std::size_t header = 2 + length_bytes + 4;
+        const std::size_t header = 2 + length_bytes + (masked ? 4 : 0);
         if (rest.size() < header) {
             more.bytes_needed = header;
             return more;
@@ -230,10 +234,12 @@ ws_event ws_frame_reader::next(std::span<std::uint8_t> in) {
             more.bytes_needed = header + n;
             return more;
         }
-        std::array<std::uint8_t, 4> key{};
-        std::memcpy(key.data(), rest.data() + header - 4, 4);
         const std::span<std::uint8_t> payload = rest.subspan(header, n);
-        ws_apply_mask(payload, key);
+        if (masked) {
+            std::array<std::uint8_t, 4> key{};
+            std::memcpy(key.data(), rest.data() + header - 4, 4);
+            ws_apply_mask(payload, key);
+        }
         at += header + n;
 
         if (is_control(op)) {

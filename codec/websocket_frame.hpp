@@ -1,6 +1,6 @@
 #pragma once
-// RFC 6455 framing after the upgrade: a server-side frame reader (client frames in) and a frame
-// writer (server frames out, or masked client frames).
+// RFC 6455 framing after the upgrade: a frame reader (client frames in, for a server; server
+// frames in, for a client) and a frame writer (server frames out, or masked client frames).
 //
 // Pure: no I/O, no allocation per frame in the steady state, callable from any thread; one
 // reader per connection, used by one thread at a time. Units are bytes.
@@ -9,8 +9,9 @@
 // calls next() on them. next() parses whole frames only (a frame's header and payload must both
 // be in the buffer: need_more says how many bytes are missing, at most one frame's worth, which
 // --max-message-bytes bounds), unmasks payloads in place (it writes into `in`), reassembles
-// fragmented messages in its own buffer and checks every rule of RFC 6455 sections 5 and 8.1 a
-// server must: RSV bits (no extension is ever negotiated), opcodes, client masking, minimal
+// fragmented messages in its own buffer and checks every rule of RFC 6455 sections 5 and 8.1 an
+// endpoint must: RSV bits (no extension is ever negotiated), opcodes, masking (client frames
+// masked, server frames not: ws_reader_limits::peer), minimal
 // length encodings with the top bit of a 64-bit length clear, control frames of at most 125
 // bytes and unfragmented, continuation order, the message size limit, UTF-8 of text messages
 // (incrementally, across fragments) and of close reasons, and the close codes of section 7.4.
@@ -109,10 +110,15 @@ struct ws_event {
     std::size_t readable = 0;
 };
 
+// Which end sent the frames a reader reads: a server reads client frames, which must be masked;
+// a client reads server frames, which must not be (RFC 6455 section 5.1).
+enum class ws_peer : std::uint8_t { client, server };
+
 struct ws_reader_limits {
     std::size_t max_message_bytes = 64 * 1024; // a whole message, over all its fragments (1009)
     // Readable bytes kept after a reassembled message (simdjson's padding, for one).
     std::size_t tail_padding = 64;
+    ws_peer peer = ws_peer::client; // who sent the frames read
 };
 
 class ws_frame_reader {

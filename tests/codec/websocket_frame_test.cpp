@@ -192,6 +192,36 @@ TEST(websocket_frame, rfc_5_7_unmasked_examples_from_the_writer) {
     EXPECT_EQ(error_code_of(from(ping)), ws_close::protocol_error);
 }
 
+// A client reads server frames: section 5.7's unmasked examples, whole and split anywhere,
+// fragments with a ping between, a close; a masked server frame is a violation (section 5.1).
+TEST(websocket_frame, client_reader_takes_unmasked_server_frames) {
+    ws_reader_limits from_server;
+    from_server.peer = ws_peer::server;
+    const bytes hello{0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
+    EXPECT_EQ(read_whole(hello, from_server), std::vector<seen>{msg(ws_opcode::text, "Hello")});
+    const bytes fragmented{0x01, 0x03, 'H', 'e', 'l', 0x89, 0x00, 0x80, 0x02, 'l', 'o'};
+    EXPECT_EQ(read_whole(fragmented, from_server),
+              (std::vector<seen>{ctl(ws_opcode::ping, ""), msg(ws_opcode::text, "Hello")}));
+    expect_split_invariant(fragmented, from_server);
+    const std::string p70k(70000, 'b');
+    const auto big = ws_make_header(ws_opcode::binary, p70k.size());
+    bytes wire(big.bytes().begin(), big.bytes().end());
+    wire.insert(wire.end(), p70k.begin(), p70k.end());
+    const auto closing = ws_make_close_frame(1000, "bye");
+    wire.insert(wire.end(), closing.begin(), closing.end());
+    from_server.max_message_bytes = 1 << 20;
+    EXPECT_EQ(read_whole(wire, from_server),
+              (std::vector<seen>{msg(ws_opcode::binary, p70k),
+                                 ctl(ws_opcode::close, text(close_body(1000, "bye")), 1000)}));
+    expect_split_invariant(wire, from_server);
+
+    EXPECT_EQ(error_code_of(client_frame(0x81, "Hello"), from_server), ws_close::protocol_error);
+    from_server.max_message_bytes = 100;
+    const auto over = ws_make_header(ws_opcode::text, 101);
+    EXPECT_EQ(error_code_of(bytes(over.bytes().begin(), over.bytes().end()), from_server),
+              ws_close::too_big);
+}
+
 TEST(websocket_frame, length_forms_16_and_64_bit) {
     const std::string p300(300, 'a');
     const std::string p70k(70000, 'b');

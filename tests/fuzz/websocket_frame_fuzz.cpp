@@ -1,10 +1,10 @@
 // libFuzzer harness for codec::ws_frame_reader, the parser of every byte a WebSocket peer sends
-// callstream after the upgrade. Properties: it never reads or writes past its input nor
-// crashes; every event's payload lies within the input or the reader's reassembly buffer and
-// `consumed` never exceeds the input; text messages and close reasons it delivers are valid
-// UTF-8 and close codes valid; the events are the same whether the bytes arrive at once or split
-// at any point (the first input byte picks it) as a socket may split them; and a message written
-// back as a masked client frame reads back as itself.
+// callstream after the upgrade (callers' frames to the server, upstreams' frames to the bridge).
+// Properties: it never reads or writes past its input nor crashes; every event's payload lies
+// within the input or the reader's reassembly buffer and `consumed` never exceeds the input; text
+// messages and close reasons it delivers are valid UTF-8 and close codes valid; the events are the
+// same whether the bytes arrive at once or split at any point (the first input byte picks it) as a
+// socket may split them; and a message written back as a masked client frame reads back as itself.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -89,14 +89,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ws_reader_limits limits;
     limits.max_message_bytes = 1 + (static_cast<std::size_t>(data[0]) << 6); // up to 16 KiB
     limits.tail_padding = 64;
-    const std::size_t cut = data[1] % (size - 1);
+    // The top bit of the second byte picks the role: a server reading client frames (masked),
+    // or a client (the bridge's upstream socket) reading server frames (unmasked).
+    limits.peer = (data[1] & 0x80) != 0 ? ws_peer::server : ws_peer::client;
+    const std::size_t cut = (data[1] & 0x7F) % (size - 1);
     data += 2;
     size -= 2;
     const auto whole = read_split(data, size, size, limits);
     const auto split = read_split(data, size, cut < size ? cut : size, limits);
     check(whole == split);
-    // Messages written back through the writer (masked, as a client would) read back as
-    // themselves, in one frame or in two fragments.
+    // Messages written back through the writer (masked as a client would, or unmasked as a
+    // server would, for the role read) read back as themselves, in one frame or in two fragments.
     for (const auto& s : whole) {
         if (s.kind != ws_event_kind::message) {
             continue;
@@ -111,12 +114,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t done = 0;
         for (const std::size_t n : pieces) {
             const bool last = done + n == s.payload.size();
+            const auto op = done == 0 ? s.opcode : ws_opcode::continuation;
+            const bool masked = limits.peer == ws_peer::client;
             const auto h =
-                ws_make_masked_header(done == 0 ? s.opcode : ws_opcode::continuation, n, key, last);
+                masked ? ws_make_masked_header(op, n, key, last) : ws_make_header(op, n, last);
             wire.insert(wire.end(), h.bytes().begin(), h.bytes().end());
             std::vector<std::uint8_t> body(s.payload.begin() + static_cast<long>(done),
                                            s.payload.begin() + static_cast<long>(done + n));
-            ws_apply_mask(body, key);
+            if (masked) {
+                ws_apply_mask(body, key);
+            }
             wire.insert(wire.end(), body.begin(), body.end());
             done += n;
         }
