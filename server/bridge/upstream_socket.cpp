@@ -1,5 +1,9 @@
 #include "server/bridge/upstream_socket.hpp"
 
+#include <array>
+#include <cstring>
+#include <random>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -11,25 +15,26 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <simdjson.h>
 
+#include "codec/websocket_frame.hpp"
 #include "server/app/version.hpp"
+#include "server/app/write_batch.hpp"
+#include "server/bridge/upstream_handshake.hpp"
 
 namespace callstream::server::bridge {
 namespace {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
-// The socket, its WebSocket stream and the deadline carry the io_context's concrete executor
+// The socket, its TLS stream and the deadline carry the io_context's concrete executor
 // type, not any_io_executor: every operation otherwise copies and destroys a type-erased
 // executor, per frame and per call.
 using io_executor = net::io_context::executor_type;
@@ -42,24 +47,24 @@ using deadline_timer =
 // freed, so a call in steady state (one media message queued, written, the next queued) does not
 // allocate: send() takes the caller's string into a slot and keeps the slot's old string as a
 // spare, which take_buffer() hands back for the next message. The ring doubles only past the
-// deepest queue seen; max_outbox_bytes bounds it.
-class outbox_ring {
+// deepest queue seen; max_outbox_bytes bounds it. `Kind` says what an entry is.
+template <typename Kind> class outbox_ring {
   public:
     struct entry {
         std::string data;
-        bool text = true;
+        Kind kind{};
     };
 
     bool empty() const noexcept { return count_ == 0; }
     entry& front() noexcept { return slots_[head_]; }
 
-    void push_back(std::string& data, bool text) {
+    void push_back(std::string& data, Kind kind) {
         if (count_ == slots_.size()) {
             grow();
         }
         auto& slot = slots_[(head_ + count_) & (slots_.size() - 1)];
         slot.data.swap(data); // `data` now holds the slot's old string
-        slot.text = text;
+        slot.kind = kind;
         ++count_;
         keep_spare(std::move(data));
     }
@@ -67,6 +72,12 @@ class outbox_ring {
     void pop_front() noexcept {
         head_ = (head_ + 1) & (slots_.size() - 1);
         --count_;
+    }
+
+    void clear() noexcept {
+        while (!empty()) {
+            pop_front();
+        }
     }
 
     std::string take_spare() {
@@ -103,15 +114,79 @@ class outbox_ring {
     std::vector<std::string> spare_;
 };
 
+// Entries of the write queue: messages (framed and masked when written) and control frames
+// (framed and masked when queued).
+enum class entry_kind : std::uint8_t { text, binary, control };
+
+// RFC 6455 section 5.3 wants masking keys an attacker cannot predict from earlier ones; a
+// 64-bit generator seeded from the system's entropy per socket does that at no cost per frame.
+class mask_source {
+  public:
+    mask_source() {
+        std::random_device rd;
+        state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    }
+    std::array<std::uint8_t, 4> next() noexcept {
+        state_ += 0x9E3779B97F4A7C15ULL; // splitmix64
+        std::uint64_t z = state_;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        std::array<std::uint8_t, 4> key{};
+        std::memcpy(key.data(), &z, key.size());
+        return key;
+    }
+    std::array<std::uint8_t, 16> nonce() noexcept {
+        std::array<std::uint8_t, 16> out{};
+        for (std::size_t i = 0; i < out.size(); i += 4) {
+            const auto k = next();
+            std::memcpy(out.data() + i, k.data(), 4);
+        }
+        return out;
+    }
+
+  private:
+    std::uint64_t state_ = 0;
+};
+
+// A masked client control frame (close, ping or pong) of at most 125 bytes, as bytes to write.
+std::string masked_control_frame(codec::ws_opcode opcode, std::string_view payload,
+                                 std::array<std::uint8_t, 4> key) {
+    payload = payload.substr(0, 125);
+    const auto h = codec::ws_make_masked_header(opcode, payload.size(), key);
+    std::string out(reinterpret_cast<const char*>(h.data.data()), h.size);
+    out.append(payload);
+    codec::ws_apply_mask({reinterpret_cast<std::uint8_t*>(out.data()) + h.size, payload.size()},
+                         key);
+    return out;
+}
+
+std::string close_payload(std::uint16_t code, std::string_view reason) {
+    std::string body;
+    body.push_back(static_cast<char>(code >> 8));
+    body.push_back(static_cast<char>(code & 0xFF));
+    body.append(codec::ws_cut_close_reason(reason));
+    return body;
+}
+
+// One upstream connection. RFC 6455 framing is callstream's own (codec/websocket_frame.hpp), as
+// in the media transport: each read takes what the socket holds and every complete frame in it
+// is handled before the next read, and each write gathers every message queued since the last
+// (written at the end of the event loop's pass, server/app/write_batch.hpp). Beast is used for
+// the HTTP of the opening handshake only.
 template <typename Next>
 class ws_client final : public upstream_socket,
+                        public deferred_writer,
                         public std::enable_shared_from_this<ws_client<Next>> {
   public:
     ws_client(Next&& next, net::any_io_executor executor, upstream_target target,
               parsed_ws_url where, std::weak_ptr<upstream_socket_events> events)
-        : ws_(std::move(next)), executor_(std::move(executor)), target_(std::move(target)),
+        : stream_(std::move(next)), executor_(std::move(executor)), target_(std::move(target)),
           where_(std::move(where)), events_(std::move(events)), resolver_(executor_),
-          deadline_(ws_.get_executor()) {}
+          deadline_(beast::get_lowest_layer(stream_).get_executor()),
+          reader_(codec::ws_reader_limits{target_.max_message_bytes, simdjson::SIMDJSON_PADDING,
+                                          codec::ws_peer::server}),
+          writes_(write_batch::of_executor(beast::get_lowest_layer(stream_).get_executor())) {}
 
     void start() {
         deadline_.expires_after(target_.connect_timeout);
@@ -119,7 +194,7 @@ class ws_client final : public upstream_socket,
             if (!ec && !self->open_) {
                 self->timed_out_ = true;
                 self->resolver_.cancel();
-                beast::close_socket(beast::get_lowest_layer(self->ws_));
+                beast::close_socket(beast::get_lowest_layer(self->stream_));
             }
         });
         net::co_spawn(executor_, run(this->shared_from_this()), net::detached);
@@ -130,14 +205,19 @@ class ws_client final : public upstream_socket,
             return;
         }
         outbox_bytes_ += data.size();
-        outbox_.push_back(data, text);
+        outbox_.push_back(data, text ? entry_kind::text : entry_kind::binary);
         if (outbox_bytes_ > target_.max_outbox_bytes) {
             report("slow_upstream",
                    "write queue over " + std::to_string(target_.max_outbox_bytes) + " bytes");
             abort();
             return;
         }
-        if (open_ && !writing_) {
+        schedule_write();
+    }
+
+    void flush_deferred() override {
+        deferred_ = false;
+        if (open_ && !writing_ && !done_ && !outbox_.empty()) {
             do_write();
         }
     }
@@ -147,14 +227,12 @@ class ws_client final : public upstream_socket,
         if (closing_ || done_) {
             return;
         }
-        closing_ = true;
         if (!open_) {
+            closing_ = true;
             abort();
             return;
         }
-        if (!writing_) {
-            do_close();
-        }
+        start_close(codec::ws_close::normal, {});
     }
 
     std::string take_buffer() override { return outbox_.take_spare(); }
@@ -166,6 +244,11 @@ class ws_client final : public upstream_socket,
     net::any_io_executor executor() const override { return executor_; }
 
   private:
+    // Reads grow the buffer to hold a whole frame: at most a message, its header, and the
+    // padding simdjson may read past a message that is a view into the buffer.
+    static constexpr std::size_t read_chunk_bytes = 16 * 1024;
+    static constexpr std::size_t max_batch_messages = 16;
+
     static net::awaitable<void> run(std::shared_ptr<ws_client> self) { co_await self->session(); }
 
     net::awaitable<void> session() {
@@ -175,7 +258,7 @@ class ws_client final : public upstream_socket,
             fail_connect("resolve_failed", rec.message());
             co_return;
         }
-        auto& lowest = beast::get_lowest_layer(ws_);
+        auto& lowest = beast::get_lowest_layer(stream_);
         auto [cec, endpoint] = co_await net::async_connect(lowest, results, use_nothrow);
         if (cec) {
             fail_connect("connect_failed", cec.message());
@@ -183,57 +266,27 @@ class ws_client final : public upstream_socket,
         }
         lowest.set_option(tcp::no_delay(true));
         if constexpr (!std::is_same_v<Next, plain_socket>) {
-            auto& tls = ws_.next_layer();
             // SNI, and the certificate must name the host we asked for.
-            if (!SSL_set_tlsext_host_name(tls.native_handle(), where_.host.c_str())) {
+            if (!SSL_set_tlsext_host_name(stream_.native_handle(), where_.host.c_str())) {
                 fail_connect("tls_failed", "cannot set SNI host name");
                 co_return;
             }
-            tls.set_verify_mode(net::ssl::verify_peer);
-            tls.set_verify_callback(net::ssl::host_name_verification(where_.host));
-            auto [tec] = co_await tls.async_handshake(net::ssl::stream_base::client, use_nothrow);
+            stream_.set_verify_mode(net::ssl::verify_peer);
+            stream_.set_verify_callback(net::ssl::host_name_verification(where_.host));
+            auto [tec] =
+                co_await stream_.async_handshake(net::ssl::stream_base::client, use_nothrow);
             if (tec) {
                 fail_connect("tls_failed", tec.message());
                 co_return;
             }
         }
-        websocket::stream_base::timeout timeouts{};
-        timeouts.handshake_timeout = target_.connect_timeout;
-        timeouts.idle_timeout = websocket::stream_base::none();
-        timeouts.keep_alive_pings = false;
-        ws_.set_option(timeouts);
-        ws_.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
-            req.set(http::field::user_agent, std::string("callstream/") + version);
-            for (const auto& [name, value] : target_.headers) {
-                req.set(name, value);
-            }
-            if (!target_.subprotocol.empty()) {
-                req.set(http::field::sec_websocket_protocol, target_.subprotocol);
-            }
-        }));
-        ws_.read_message_max(target_.max_message_bytes);
-        const bool default_port = where_.port == (where_.tls ? "443" : "80");
-        const std::string host = default_port ? where_.host : where_.host + ":" + where_.port;
-        websocket::response_type res;
-        auto [hec] = co_await ws_.async_handshake(res, host, where_.target, use_nothrow);
-        if (hec) {
-            fail_connect("handshake_failed",
-                         hec.message() + (res.result_int() != 0
-                                              ? " (HTTP " + std::to_string(res.result_int()) + ")"
-                                              : std::string{}));
-            co_return;
-        }
-        const auto answered = res[http::field::sec_websocket_protocol];
-        if (answered != target_.subprotocol) {
-            fail_connect("bad_subprotocol", "asked for '" + target_.subprotocol +
-                                                "', the upstream answered '" +
-                                                std::string(answered) + "'");
+        if (!co_await handshake()) {
             co_return;
         }
         open_ = true;
         deadline_.cancel();
         if (closing_) {
-            do_close();
+            start_close(codec::ws_close::normal, {});
             co_return;
         }
         if (auto ev = events_.lock()) {
@@ -243,46 +296,281 @@ class ws_client final : public upstream_socket,
             do_write();
         }
         if (!done_) {
+            handle_frames(); // frames the upstream sent right behind its 101
+        }
+        if (!done_) {
             do_read();
+        }
+    }
+
+    // The opening handshake; true when the upstream accepted it. What the upstream sent after
+    // its response is kept as the first bytes of the frame stream.
+    net::awaitable<bool> handshake() {
+        const bool default_port = where_.port == (where_.tls ? "443" : "80");
+        upgrade_request_fields fields;
+        fields.host = default_port ? where_.host : where_.host + ":" + where_.port;
+        if (where_.host.find(':') != std::string::npos) {
+            fields.host = "[" + where_.host + "]" + (default_port ? "" : ":" + where_.port);
+        }
+        fields.target = where_.target;
+        fields.key = websocket_client_key(masks_.nonce());
+        fields.user_agent = std::string("callstream/") + version;
+        fields.headers = &target_.headers;
+        fields.subprotocol = target_.subprotocol;
+        std::string refused;
+        const auto req = websocket_upgrade_request(fields, &refused);
+        if (!refused.empty()) {
+            fail_connect("handshake_failed",
+                         "header '" + refused + "' holds CR, LF or NUL and was not sent");
+            co_return false;
+        }
+        auto [wec, written] = co_await http::async_write(stream_, req, use_nothrow);
+        if (wec) {
+            fail_connect("handshake_failed", wec.message());
+            co_return false;
+        }
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(16 * 1024);
+        parser.body_limit(16 * 1024);
+        auto [rec, read] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
+        if (rec) {
+            fail_connect("handshake_failed", rec.message());
+            co_return false;
+        }
+        bool subprotocol_mismatch = false;
+        const auto why = check_upgrade_response(parser.get(), fields.key, target_.subprotocol,
+                                                &subprotocol_mismatch);
+        if (!why.empty()) {
+            fail_connect(subprotocol_mismatch ? "bad_subprotocol" : "handshake_failed", why);
+            co_return false;
+        }
+        const auto held = buffer.data();
+        reserve(std::max(read_chunk_bytes, held.size()));
+        std::memcpy(rbuf_.data(), held.data(), held.size());
+        end_ = held.size();
+        co_return true;
+    }
+
+    // Room for `bytes` in the read buffer (plus the padding behind it), keeping what it holds.
+    void reserve(std::size_t bytes) {
+        if (bytes > capacity_) {
+            rbuf_.resize(bytes + simdjson::SIMDJSON_PADDING);
+            capacity_ = bytes;
         }
     }
 
     // One read always pending once open, each completion a plain callback (no coroutine frame
     // resumed per message); the handler's shared_ptr keeps the socket alive while it waits.
     void do_read() {
-        ws_.async_read(buffer_,
-                       [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
-                           self->on_read(ec);
-                       });
+        if (end_ == capacity_) {
+            reserve(capacity_ * 2); // only when a frame needs more (handle_frames grows it)
+        }
+        stream_.async_read_some(
+            net::buffer(rbuf_.data() + end_, capacity_ - end_),
+            [self = this->shared_from_this()](const beast::error_code& ec, std::size_t n) {
+                self->on_read(ec, n);
+            });
     }
 
-    void on_read(const beast::error_code& ec) {
+    void on_read(const beast::error_code& ec, std::size_t n) {
         if (ec) {
-            if (ec == websocket::error::closed) {
-                report("upstream_closed",
-                       "the upstream closed the WebSocket (" + std::to_string(ws_.reason().code) +
-                           " " +
-                           std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) +
-                           ")");
-            } else if (ec == websocket::error::message_too_big) {
-                report("too_big",
-                       "a message over " + std::to_string(target_.max_message_bytes) + " bytes");
-            } else {
+            if (!close_received_) {
                 report("upstream_lost", ec.message());
             }
-            done_ = true;
+            finish();
             return;
         }
-        buffer_.prepare(simdjson::SIMDJSON_PADDING);
-        const auto data = buffer_.data();
-        const std::string_view view(static_cast<const char*>(data.data()), data.size());
-        if (auto ev = events_.lock(); ev && !closing_) {
-            ev->on_upstream_message(ws_.got_text(), view);
+        end_ += n;
+        handle_frames();
+        if (!done_ && !peer_failed_) {
+            do_read(); // after a violation its bytes are not read: our close frame ends it
         }
-        buffer_.consume(buffer_.size());
-        if (!done_) {
-            do_read();
+    }
+
+    // Every complete frame in the buffer, in order; then what is left moves to the front.
+    void handle_frames() {
+        std::size_t start = 0;
+        while (!done_) {
+            const auto e = reader_.next({rbuf_.data() + start, end_ - start});
+            if (e.kind == codec::ws_event_kind::need_more) {
+                start += e.consumed;
+                reserve(e.bytes_needed);
+                break;
+            }
+            if (e.kind == codec::ws_event_kind::error) {
+                fail_protocol(e.close_code, e.reason);
+                return;
+            }
+            if (e.kind == codec::ws_event_kind::message) {
+                const std::string_view view(reinterpret_cast<const char*>(e.payload.data()),
+                                            e.payload.size());
+                if (auto ev = events_.lock(); ev && !closing_) {
+                    ev->on_upstream_message(e.opcode == codec::ws_opcode::text, view);
+                }
+            } else {
+                on_control(e);
+            }
+            start += e.consumed;
         }
+        if (done_) {
+            return;
+        }
+        const std::size_t left = end_ - start;
+        if (start != 0 && left != 0) {
+            std::memmove(rbuf_.data(), rbuf_.data() + start, left);
+        }
+        end_ = left;
+    }
+
+    void on_control(const codec::ws_event& e) {
+        if (e.opcode == codec::ws_opcode::ping) {
+            queue_control(masked_control_frame(
+                codec::ws_opcode::pong,
+                {reinterpret_cast<const char*>(e.payload.data()), e.payload.size()},
+                masks_.next()));
+        } else if (e.opcode == codec::ws_opcode::close) {
+            close_received_ = true;
+            if (!closing_) {
+                // Echo its code (RFC 6455 section 5.5.1); 1005 is never sent, answer 1000. The
+                // reply is queued before the owner hears of the close, which may close() us.
+                const auto code = e.close_code == codec::ws_close::no_status
+                                      ? codec::ws_close::normal
+                                      : e.close_code;
+                auto ev = events_.lock();
+                start_close(code, {});
+                events_ = ev;
+                report("upstream_closed", "the upstream closed the WebSocket (" +
+                                              std::to_string(e.close_code) + " " +
+                                              std::string(e.reason) + ")");
+                events_.reset();
+            } else if (!writing_ && close_written_) {
+                finish(); // the reply to our close: the handshake is over
+            }
+        }
+    }
+
+    // The upstream broke RFC 6455 (or sent a message over the limit): counted for the call,
+    // answered with the code, and the connection dropped after it.
+    void fail_protocol(std::uint16_t code, std::string_view reason) {
+        if (code == codec::ws_close::too_big) {
+            report("too_big",
+                   "a message over " + std::to_string(target_.max_message_bytes) + " bytes");
+        } else {
+            report("upstream_lost", "the upstream broke RFC 6455: " + std::string(reason));
+        }
+        close_received_ = true; // nothing more is read from it
+        peer_failed_ = true;
+        start_close(code, reason);
+    }
+
+    void start_close(std::uint16_t code, std::string_view reason) {
+        if (closing_ && close_queued_) {
+            return;
+        }
+        closing_ = true;
+        close_queued_ = true;
+        events_.reset();
+        // Bounded: an upstream that never answers our close frame loses the TCP connection.
+        deadline_.expires_after(target_.connect_timeout);
+        deadline_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
+            if (!ec) {
+                self->finish();
+            }
+        });
+        queue_control(masked_control_frame(codec::ws_opcode::close, close_payload(code, reason),
+                                           masks_.next()));
+    }
+
+    void queue_control(std::string frame) {
+        if (done_ || close_written_) {
+            return;
+        }
+        outbox_bytes_ += frame.size();
+        outbox_.push_back(frame, entry_kind::control);
+        schedule_write();
+    }
+
+    void schedule_write() {
+        if (!open_ || writing_ || deferred_) {
+            return;
+        }
+        if (writes_ != nullptr) {
+            deferred_ = true; // written with the rest of this pass's writes
+            writes_->defer(this->shared_from_this());
+        } else {
+            do_write();
+        }
+    }
+
+    // One gather write of every queued entry (up to max_batch_messages): [header, payload]
+    // per message, masked in place (the strings are ours), a control frame as it is.
+    void do_write() {
+        writing_ = true;
+        std::size_t n = 0;
+        std::size_t nb = 0;
+        inflight_bytes_ = 0;
+        inflight_close_ = false;
+        while (!outbox_.empty() && n < max_batch_messages) {
+            auto& e = outbox_.front();
+            std::swap(inflight_[n], e.data);
+            std::string& bytes = inflight_[n];
+            if (e.kind != entry_kind::control) {
+                const auto key = masks_.next();
+                headers_[n] = codec::ws_make_masked_header(
+                    e.kind == entry_kind::text ? codec::ws_opcode::text : codec::ws_opcode::binary,
+                    bytes.size(), key);
+                codec::ws_apply_mask({reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()},
+                                     key);
+                buffers_[nb++] = net::buffer(headers_[n].data.data(), headers_[n].size);
+            } else {
+                inflight_close_ = inflight_close_ || is_close_frame(bytes);
+            }
+            buffers_[nb++] = net::buffer(bytes);
+            inflight_bytes_ += bytes.size();
+            ++n;
+            outbox_.pop_front();
+        }
+        net::async_write(stream_, std::span<const net::const_buffer>(buffers_.data(), nb),
+                         [self = this->shared_from_this()](const beast::error_code& ec,
+                                                           std::size_t) { self->on_write(ec); });
+    }
+
+    static bool is_close_frame(const std::string& frame) {
+        return !frame.empty() && (static_cast<std::uint8_t>(frame[0]) & 0x0F) ==
+                                     static_cast<std::uint8_t>(codec::ws_opcode::close);
+    }
+
+    void on_write(const beast::error_code& ec) {
+        writing_ = false;
+        outbox_bytes_ -= inflight_bytes_;
+        if (ec || done_) {
+            return; // the read side reports the broken connection
+        }
+        if (inflight_close_) {
+            close_written_ = true;
+            outbox_.clear();
+            if (close_received_) {
+                finish(); // the upstream's close came first (or it broke the protocol)
+            }
+            return;
+        }
+        if (!outbox_.empty()) {
+            do_write();
+        }
+    }
+
+    // The connection is over: the socket is closed and the pending operations complete.
+    void finish() {
+        if (done_) {
+            return;
+        }
+        done_ = true;
+        events_.reset();
+        deadline_.cancel();
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_both, ignored);
+        beast::close_socket(beast::get_lowest_layer(stream_));
     }
 
     void fail_connect(std::string_view label, std::string detail) {
@@ -312,59 +600,40 @@ class ws_client final : public upstream_socket,
         events_.reset();
         resolver_.cancel();
         deadline_.cancel();
-        beast::close_socket(beast::get_lowest_layer(ws_));
+        beast::close_socket(beast::get_lowest_layer(stream_));
     }
 
-    void do_write() {
-        writing_ = true;
-        ws_.text(outbox_.front().text);
-        ws_.async_write(net::buffer(outbox_.front().data),
-                        [self = this->shared_from_this()](const beast::error_code& ec,
-                                                          std::size_t) { self->on_write(ec); });
-    }
-
-    void on_write(const beast::error_code& ec) {
-        writing_ = false;
-        outbox_bytes_ -= outbox_.front().data.size();
-        outbox_.pop_front(); // the string stays in its slot, to be swapped out by a later send
-        if (ec || done_) {
-            return; // the read side reports the broken connection
-        }
-        if (!outbox_.empty()) {
-            do_write();
-        } else if (closing_) {
-            do_close();
-        }
-    }
-
-    void do_close() {
-        // Bounded: a peer that never answers our close frame loses the TCP connection.
-        deadline_.expires_after(target_.connect_timeout);
-        deadline_.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
-            if (!ec) {
-                beast::close_socket(beast::get_lowest_layer(self->ws_));
-            }
-        });
-        ws_.async_close(websocket::close_code::normal,
-                        [self = this->shared_from_this()](const beast::error_code&) {
-                            self->done_ = true;
-                            self->deadline_.cancel();
-                        });
-    }
-
-    websocket::stream<Next> ws_;
+    Next stream_;
     net::any_io_executor executor_;
     upstream_target target_;
     parsed_ws_url where_;
     std::weak_ptr<upstream_socket_events> events_;
     tcp::resolver resolver_;
     deadline_timer deadline_;
-    beast::flat_buffer buffer_;
-    outbox_ring outbox_;
-    std::size_t outbox_bytes_ = 0;
+    mask_source masks_;
+
+    codec::ws_frame_reader reader_;
+    std::vector<std::uint8_t> rbuf_; // capacity_ bytes read into, then SIMDJSON_PADDING
+    std::size_t capacity_ = 0;
+    std::size_t end_ = 0; // bytes held in rbuf_
+
+    outbox_ring<entry_kind> outbox_;
+    std::size_t outbox_bytes_ = 0; // queued and in flight
+    std::array<std::string, max_batch_messages> inflight_;
+    std::array<codec::ws_frame_header, max_batch_messages> headers_;
+    std::array<net::const_buffer, 2 * max_batch_messages> buffers_;
+    std::size_t inflight_bytes_ = 0;
+    bool inflight_close_ = false;
+    write_batch* writes_; // this thread's end-of-pass writes (null: write at once)
+
     bool open_ = false;
     bool writing_ = false;
-    bool closing_ = false;
+    bool deferred_ = false;       // in writes_, its flush to come
+    bool closing_ = false;        // close() or a close frame queued: nothing more is sent
+    bool close_queued_ = false;   // our close frame is in the queue
+    bool close_written_ = false;  // ... and written
+    bool close_received_ = false; // the upstream's close frame read (or its frames abandoned)
+    bool peer_failed_ = false;    // it broke RFC 6455: nothing more is read
     bool done_ = false;
     bool timed_out_ = false;
     bool reported_ = false;
