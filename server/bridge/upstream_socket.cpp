@@ -266,11 +266,14 @@ class ws_client final : public upstream_socket,
         }
         lowest.set_option(tcp::no_delay(true));
         if constexpr (!std::is_same_v<Next, plain_socket>) {
-            // SNI, and the certificate must name the host we asked for.
-            if (!SSL_set_tlsext_host_name(stream_.native_handle(), where_.host.c_str())) {
+            // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
+            beast::error_code not_ip;
+            net::ip::make_address(where_.host, not_ip);
+            if (not_ip && !SSL_set_tlsext_host_name(stream_.native_handle(), where_.host.c_str())) {
                 fail_connect("tls_failed", "cannot set SNI host name");
                 co_return;
             }
+            // The certificate must name the host we asked for.
             stream_.set_verify_mode(net::ssl::verify_peer);
             stream_.set_verify_callback(net::ssl::host_name_verification(where_.host));
             auto [tec] =
