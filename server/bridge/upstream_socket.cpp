@@ -266,20 +266,38 @@ class ws_client final : public upstream_socket,
         }
         lowest.set_option(tcp::no_delay(true));
         if constexpr (!std::is_same_v<Next, plain_socket>) {
+            SSL* ssl = stream_.native_handle();
             // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
             beast::error_code not_ip;
             net::ip::make_address(where_.host, not_ip);
-            if (not_ip && !SSL_set_tlsext_host_name(stream_.native_handle(), where_.host.c_str())) {
+            if (not_ip && !SSL_set_tlsext_host_name(ssl, where_.host.c_str())) {
                 fail_connect("tls_failed", "cannot set SNI host name");
                 co_return;
             }
-            // The certificate must name the host we asked for.
+            // The certificate must name the host we asked for. OpenSSL checks it as part of the
+            // chain verification, so a mismatch is a verify error of its own ("hostname
+            // mismatch", named in the failure below) and the upstream gets a certificate alert;
+            // asio's host_name_verification callback refused without an error, which OpenSSL
+            // reports as "unspecified" and alerts as "internal error".
+            const bool name_set = not_ip ? SSL_set1_host(ssl, where_.host.c_str()) == 1
+                                         : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+                                                                         where_.host.c_str()) == 1;
+            if (!name_set) {
+                fail_connect("tls_failed", "cannot set the host name to verify");
+                co_return;
+            }
             stream_.set_verify_mode(net::ssl::verify_peer);
-            stream_.set_verify_callback(net::ssl::host_name_verification(where_.host));
             auto [tec] =
                 co_await stream_.async_handshake(net::ssl::stream_base::client, use_nothrow);
             if (tec) {
-                fail_connect("tls_failed", tec.message());
+                // "certificate verify failed" alone does not tell an untrusted issuer from a
+                // certificate for another host.
+                std::string detail = tec.message();
+                if (const auto result = SSL_get_verify_result(ssl); result != X509_V_OK) {
+                    detail += ": ";
+                    detail += X509_verify_cert_error_string(result);
+                }
+                fail_connect("tls_failed", std::move(detail));
                 co_return;
             }
         }
