@@ -2,8 +2,9 @@
 // served over HTTPS, with certificates made here by the openssl CLI (a test CA, leaves it signed
 // for the right and the wrong host, and a self-signed leaf). callstream must trust the CA given
 // with --bridge-ca-file and nothing else, check the certificate names the URL's host, and send
-// that host as SNI; a refused certificate fails the call's bridge as tls_failed before any media
-// is sent. Every test keeps a bystander app=echo call running and checks it still echoes.
+// that host as SNI (none for an IP address); a refused certificate fails the call's bridge as
+// tls_failed, with OpenSSL's reason in the log, before any media is sent. The first call and every
+// refused one run beside a bystander app=echo call, which must keep echoing.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,14 +53,20 @@ function openssl(args, cwd) {
     }
 }
 
-// In a new temp dir: ca.pem (a test CA), and for each leaf NAME.key/NAME.pem with `san` as its
-// subjectAltName, signed by the CA, or self-signed when `selfSigned`.
+// In a new temp dir: ca.pem (a test CA), other-ca.pem (one that signed nothing), bundle.pem
+// (both), and for each leaf NAME.key/NAME.pem with `san` as its subjectAltName, signed by the CA,
+// or self-signed when `selfSigned`.
 function makeCertificates(leaves) {
     const dir = mkdtempSync(join(tmpdir(), 'callstream-bridge-tls-'));
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out',
-        'ca.pem', '-days', '2', '-subj', '/CN=callstream bridge test CA',
-        '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    for (const ca of ['ca', 'other-ca']) {
+        openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`,
+            '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=callstream bridge test ${ca}`,
+            '-addext', 'basicConstraints=critical,CA:TRUE',
+            '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    }
+    // A PEM bundle in which the CA that signed the leaves is not the first certificate.
+    writeFileSync(join(dir, 'bundle.pem'), Buffer.concat([readFileSync(join(dir, 'other-ca.pem')),
+        readFileSync(join(dir, 'ca.pem'))]));
     for (const { name, cn, san, selfSigned = false } of leaves) {
         if (selfSigned) {
             openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`,
@@ -76,12 +83,13 @@ function makeCertificates(leaves) {
     }
     const read = (name) => ({ key: readFileSync(join(dir, `${name}.key`)),
         cert: readFileSync(join(dir, `${name}.pem`)) });
-    return { dir, caFile: join(dir, 'ca.pem'), read };
+    return { dir, caFile: join(dir, 'ca.pem'), bundleFile: join(dir, 'bundle.pem'), read };
 }
 
 // The bridged call's upstream failed: the stream is closed (the default policy, hangup, without
-// Twilio credentials) and the failure counted once as tls_failed. Returns the /metrics text.
-async function assertTlsFailed(cs, call) {
+// Twilio credentials), the failure counted once as tls_failed and logged with OpenSSL's reason
+// for refusing the certificate (`why`).
+async function assertTlsFailed(cs, call, why) {
     await waitFor(() => call.closed !== null, 5000, 'the bridged stream closed');
     assert.deepEqual({ ...call.closed, at: undefined },
         { code: 1000, reason: 'upstream failed: tls_failed', at: undefined });
@@ -99,7 +107,8 @@ async function assertTlsFailed(cs, call) {
     assert.equal(metric(m, 'callstream_bridge_connects_total'), 0);
     assert.equal(metric(m, 'callstream_bridge_frames_to_upstream_total'), 0);
     assert.equal(call.received.length, 0, 'the caller heard nothing');
-    return m;
+    assert.match(cs.logs(), new RegExp('bridge_failed .*reason=tls_failed ' +
+        `detail="certificate verify failed \\(SSL routines\\): ${why}"`));
 }
 
 describe('bridge: wss:// upstreams', () => {
@@ -165,12 +174,37 @@ describe('bridge: wss:// upstreams', () => {
                 assert.equal(m.media.chunk, String(i + 1));
                 assert.deepEqual(Buffer.from(m.media.payload, 'base64'), taggedFrame(i));
             });
-            call.received.slice(0, 50).forEach((r, i) => assert.deepEqual(r.payload, taggedFrame(i)));
+            call.received.slice(0, 50)
+                .forEach((r, i) => assert.deepEqual(r.payload, taggedFrame(i)));
             const m = await metrics(cs.base);
             assert.equal(metric(m, 'callstream_bridge_connects_total'), 1);
             assert.doesNotMatch(m, /callstream_bridge_failures_total\{/);
             await assertBystanderEchoes(bystander);
             bystander.close();
+        } finally {
+            await cs.stop();
+        }
+    });
+
+    test('an IP address in the URL: the certificate\'s IP SAN is checked, and no SNI is sent ' +
+        '(RFC 6066 allows host names only)', async () => {
+        const sni = good.tls.sni.length;
+        const secured = good.tls.secured;
+        const conns = good.connections.length;
+        const cs = await startCallstream(['--bridge', `ip=wss://127.0.0.1:${good.port}`,
+            '--bridge-ca-file', certs.caFile]);
+        try {
+            const call = newCall(cs.port, { app: 'bridge', bridge: 'ip' });
+            await call.open();
+            call.streamAudio();
+            await waitFor(() => call.received.length >= 10, 5000, '10 echoed frames');
+            call.received.slice(0, 10)
+                .forEach((r, i) => assert.deepEqual(r.payload, taggedFrame(i)));
+            assert.equal(good.tls.secured, secured + 1);
+            assert.equal(good.connections.length, conns + 1);
+            assert.equal(good.connections[conns].headers.host, `127.0.0.1:${good.port}`);
+            assert.deepEqual(good.tls.sni.slice(sni), [], 'an IP literal was sent as SNI');
+            call.close();
         } finally {
             await cs.stop();
         }
@@ -185,10 +219,10 @@ describe('bridge: wss:// upstreams', () => {
             const call = newCall(cs.port, { app: 'bridge', bridge: 'w' });
             await call.open();
             call.streamAudio();
-            await assertTlsFailed(cs, call);
-            assert.match(cs.logs(), /bridge_failed .*reason=tls_failed/);
+            await assertTlsFailed(cs, call, 'hostname mismatch');
             // The bot was reached and asked for localhost; callstream refused what it was shown.
             await waitFor(() => wrongHost.tls.errors.length === 1, 3000, 'the bot saw the refusal');
+            assert.match(wrongHost.tls.errors[0], /alert bad certificate/);
             assert.deepEqual(wrongHost.tls.sni, ['localhost']);
             assert.equal(wrongHost.tls.secured, 0);
             assert.equal(wrongHost.connections.length, 0, 'no WebSocket reached the bot');
@@ -208,8 +242,9 @@ describe('bridge: wss:// upstreams', () => {
                 const call = newCall(cs.port, { app: 'bridge', bridge: 's' });
                 await call.open();
                 call.streamAudio();
-                await assertTlsFailed(cs, call);
+                await assertTlsFailed(cs, call, 'self-signed certificate');
                 await waitFor(() => selfSigned.tls.errors.length === 1, 3000, 'the refusal');
+                assert.match(selfSigned.tls.errors[0], /alert unknown ca/);
                 assert.equal(selfSigned.tls.secured, 0);
                 assert.equal(selfSigned.connections.length, 0);
                 await assertBystanderEchoes(bystander);
@@ -230,8 +265,9 @@ describe('bridge: wss:// upstreams', () => {
             const call = newCall(cs.port, { app: 'bridge', bridge: 'bot' });
             await call.open();
             call.streamAudio();
-            await assertTlsFailed(cs, call);
+            await assertTlsFailed(cs, call, 'unable to get local issuer certificate');
             await waitFor(() => good.tls.errors.length === errors + 1, 3000, 'the refusal');
+            assert.match(good.tls.errors[errors], /alert unknown ca/);
             assert.equal(good.tls.secured, secured);
             assert.equal(good.connections.length, conns);
             await assertBystanderEchoes(bystander);
@@ -240,4 +276,57 @@ describe('bridge: wss:// upstreams', () => {
             await cs.stop();
         }
     });
+
+    test('an IP address the certificate does not name: tls_failed (IP address mismatch)',
+        async () => {
+            const cs = await startCallstream(['--bridge', `w=wss://127.0.0.1:${wrongHost.port}`,
+                '--bridge-ca-file', certs.caFile]);
+            const errors = wrongHost.tls.errors.length;
+            const sni = wrongHost.tls.sni.length;
+            try {
+                const bystander = await startBystander(cs.port);
+                const call = newCall(cs.port, { app: 'bridge', bridge: 'w' });
+                await call.open();
+                call.streamAudio();
+                await assertTlsFailed(cs, call, 'IP address mismatch');
+                await waitFor(() => wrongHost.tls.errors.length === errors + 1, 3000, 'refusal');
+                assert.match(wrongHost.tls.errors[errors], /alert bad certificate/);
+                assert.deepEqual(wrongHost.tls.sni.slice(sni), []);
+                assert.equal(wrongHost.connections.length, 0);
+                await assertBystanderEchoes(bystander);
+                bystander.close();
+            } finally {
+                await cs.stop();
+            }
+        });
+
+    test('--bridge-ca-file is a bundle: a CA after another one in the file is trusted',
+        async () => {
+            const conns = good.connections.length;
+            const cs = await startCallstream(['--bridge', `bot=${good.url}`,
+                '--bridge-ca-file', certs.bundleFile]);
+            try {
+                const call = newCall(cs.port, { app: 'bridge', bridge: 'bot' });
+                await call.open();
+                call.streamAudio();
+                await waitFor(() => call.received.length >= 10, 5000, '10 echoed frames');
+                call.received.slice(0, 10)
+                    .forEach((r, i) => assert.deepEqual(r.payload, taggedFrame(i)));
+                assert.equal(good.connections.length, conns + 1);
+                call.close();
+            } finally {
+                await cs.stop();
+            }
+        });
+
+    test('a --bridge-ca-file that cannot be read stops callstream at startup, naming it',
+        async () => {
+            const missing = join(certs.dir, 'missing.pem');
+            await assert.rejects(startCallstream(['--bridge', `bot=${good.url}`,
+                '--bridge-ca-file', missing]), (e) => {
+                assert.match(e.message, /callstream exited with [1-9]/);
+                assert.ok(e.message.includes(`--bridge-ca-file ${missing}`), e.message);
+                return true;
+            });
+        });
 });
