@@ -333,7 +333,26 @@ std::string_view ws_cut_close_reason(std::string_view reason) noexcept {
     return reason.substr(0, n);
 }
 
-std::string ws_make_close_frame(std::uint16_t code, std::string_view reason) {
+namespace {
+
+// A control frame of `body` (at most 125 bytes), masked with `mask_key` when one is given.
+std::string control_frame(ws_opcode opcode, std::string_view body,
+                          const std::array<std::uint8_t, 4>* mask_key) {
+    const auto h = mask_key != nullptr ? ws_make_masked_header(opcode, body.size(), *mask_key)
+                                       : ws_make_header(opcode, body.size());
+    std::string out(reinterpret_cast<const char*>(h.data.data()), h.size);
+    out += body;
+    if (mask_key != nullptr) {
+        ws_apply_mask({reinterpret_cast<std::uint8_t*>(out.data()) + h.size, body.size()},
+                      *mask_key);
+    }
+    return out;
+}
+
+} // namespace
+
+std::string ws_make_close_frame(std::uint16_t code, std::string_view reason,
+                                const std::array<std::uint8_t, 4>* mask_key) {
     std::string body;
     if (code != ws_close::no_status) {
         const auto cut = ws_cut_close_reason(reason);
@@ -341,18 +360,14 @@ std::string ws_make_close_frame(std::uint16_t code, std::string_view reason) {
         body.push_back(static_cast<char>(code & 0xFF));
         body.append(cut);
     }
-    const auto h = ws_make_header(ws_opcode::close, body.size());
-    std::string out(reinterpret_cast<const char*>(h.data.data()), h.size);
-    out += body;
-    return out;
+    return control_frame(ws_opcode::close, body, mask_key);
 }
 
-std::string ws_make_control_frame(ws_opcode opcode, std::span<const std::uint8_t> payload) {
+std::string ws_make_control_frame(ws_opcode opcode, std::span<const std::uint8_t> payload,
+                                  const std::array<std::uint8_t, 4>* mask_key) {
     const auto body = payload.first(std::min<std::size_t>(payload.size(), 125));
-    const auto h = ws_make_header(opcode, body.size());
-    std::string out(reinterpret_cast<const char*>(h.data.data()), h.size);
-    out.append(reinterpret_cast<const char*>(body.data()), body.size());
-    return out;
+    return control_frame(opcode, {reinterpret_cast<const char*>(body.data()), body.size()},
+                         mask_key);
 }
 
 } // namespace callstream::codec

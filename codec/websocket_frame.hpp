@@ -172,10 +172,13 @@ inline constexpr std::size_t ws_max_close_reason_bytes = 123;
 // `reason` cut to at most ws_max_close_reason_bytes at a UTF-8 character boundary.
 std::string_view ws_cut_close_reason(std::string_view reason) noexcept;
 
-// Whole unmasked server control frames, as bytes to write: a close frame with `code` and
-// `reason` (cut with ws_cut_close_reason; code ws_close::no_status sends an empty body), and a
-// ping or pong carrying up to 125 bytes of `payload` (longer is cut).
-std::string ws_make_close_frame(std::uint16_t code, std::string_view reason);
-std::string ws_make_control_frame(ws_opcode opcode, std::span<const std::uint8_t> payload);
+// Whole control frames, as bytes to write: a close frame with `code` and `reason` (cut with
+// ws_cut_close_reason; code ws_close::no_status sends an empty body), and a ping or pong
+// carrying up to 125 bytes of `payload` (longer is cut). Unmasked (a server's) unless `mask_key`
+// is given: then masked with it, as a client must send them.
+std::string ws_make_close_frame(std::uint16_t code, std::string_view reason,
+                                const std::array<std::uint8_t, 4>* mask_key = nullptr);
+std::string ws_make_control_frame(ws_opcode opcode, std::span<const std::uint8_t> payload,
+                                  const std::array<std::uint8_t, 4>* mask_key = nullptr);
 
 } // namespace callstream::codec

@@ -1,5 +1,7 @@
 #include "server/app/write_batch.hpp"
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 
 namespace callstream::server {
@@ -13,8 +15,8 @@ write_batch::write_batch(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context),
       context_(static_cast<boost::asio::io_context&>(context)) {}
 
-void write_batch::defer(const std::shared_ptr<deferred_writer>& writer) {
-    pending_.emplace_back(writer);
+void write_batch::defer(std::weak_ptr<deferred_writer> writer) {
+    pending_.push_back(std::move(writer));
     if (!posted_) {
         posted_ = true;
         // post, not dispatch: it runs behind every completion this pass has queued.

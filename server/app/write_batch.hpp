@@ -53,7 +53,7 @@ class write_batch final : public boost::asio::execution_context::service {
 
     // Queues `writer` for the end of this pass: its flush_deferred() follows once. Defer a
     // writer at most once until then.
-    void defer(const std::shared_ptr<deferred_writer>& writer);
+    void defer(std::weak_ptr<deferred_writer> writer);
 
   private:
     void shutdown() override;

@@ -149,26 +149,6 @@ class mask_source {
     std::uint64_t state_ = 0;
 };
 
-// A masked client control frame (close, ping or pong) of at most 125 bytes, as bytes to write.
-std::string masked_control_frame(codec::ws_opcode opcode, std::string_view payload,
-                                 std::array<std::uint8_t, 4> key) {
-    payload = payload.substr(0, 125);
-    const auto h = codec::ws_make_masked_header(opcode, payload.size(), key);
-    std::string out(reinterpret_cast<const char*>(h.data.data()), h.size);
-    out.append(payload);
-    codec::ws_apply_mask({reinterpret_cast<std::uint8_t*>(out.data()) + h.size, payload.size()},
-                         key);
-    return out;
-}
-
-std::string close_payload(std::uint16_t code, std::string_view reason) {
-    std::string body;
-    body.push_back(static_cast<char>(code >> 8));
-    body.push_back(static_cast<char>(code & 0xFF));
-    body.append(codec::ws_cut_close_reason(reason));
-    return body;
-}
-
 // One upstream connection. RFC 6455 framing is callstream's own (codec/websocket_frame.hpp), as
 // in the media transport: each read takes what the socket holds and every complete frame in it
 // is handled before the next read, and each write gathers every message queued since the last
@@ -328,10 +308,11 @@ class ws_client final : public upstream_socket,
     // its response is kept as the first bytes of the frame stream.
     net::awaitable<bool> handshake() {
         const bool default_port = where_.port == (where_.tls ? "443" : "80");
+        const bool ipv6 = where_.host.find(':') != std::string::npos;
         upgrade_request_fields fields;
-        fields.host = default_port ? where_.host : where_.host + ":" + where_.port;
-        if (where_.host.find(':') != std::string::npos) {
-            fields.host = "[" + where_.host + "]" + (default_port ? "" : ":" + where_.port);
+        fields.host = ipv6 ? "[" + where_.host + "]" : where_.host;
+        if (!default_port) {
+            fields.host += ":" + where_.port;
         }
         fields.target = where_.target;
         fields.key = websocket_client_key(masks_.nonce());
@@ -446,10 +427,8 @@ class ws_client final : public upstream_socket,
 
     void on_control(const codec::ws_event& e) {
         if (e.opcode == codec::ws_opcode::ping) {
-            queue_control(masked_control_frame(
-                codec::ws_opcode::pong,
-                {reinterpret_cast<const char*>(e.payload.data()), e.payload.size()},
-                masks_.next()));
+            const auto key = masks_.next();
+            queue_control(codec::ws_make_control_frame(codec::ws_opcode::pong, e.payload, &key));
         } else if (e.opcode == codec::ws_opcode::close) {
             close_received_ = true;
             if (!closing_) {
@@ -499,8 +478,8 @@ class ws_client final : public upstream_socket,
                 self->finish();
             }
         });
-        queue_control(masked_control_frame(codec::ws_opcode::close, close_payload(code, reason),
-                                           masks_.next()));
+        const auto key = masks_.next();
+        queue_control(codec::ws_make_close_frame(code, reason, &key));
     }
 
     void queue_control(std::string frame) {
@@ -518,7 +497,7 @@ class ws_client final : public upstream_socket,
         }
         if (writes_ != nullptr) {
             deferred_ = true; // written with the rest of this pass's writes
-            writes_->defer(this->shared_from_this());
+            writes_->defer(this->weak_from_this());
         } else {
             do_write();
         }

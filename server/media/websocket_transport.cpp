@@ -621,7 +621,7 @@ void websocket_transport<Stream>::send(std::string text, message_kind kind) {
     if (!writing_ && !deferred_) {
         if (writes_ != nullptr) {
             deferred_ = true; // written with the rest of this pass's writes (write_batch.hpp)
-            writes_->defer(this->shared_from_this());
+            writes_->defer(this->weak_from_this());
         } else {
             do_write();
         }

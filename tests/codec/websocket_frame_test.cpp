@@ -222,6 +222,18 @@ TEST(websocket_frame, client_reader_takes_unmasked_server_frames) {
               ws_close::too_big);
 }
 
+// The control frame writers mask with a key when given one: what a server reads back.
+TEST(websocket_frame, masked_control_frames_read_back_on_the_server_side) {
+    const auto close = ws_make_close_frame(1001, "going away", &key);
+    const bytes ping_body = from("are you there");
+    const auto ping = ws_make_control_frame(ws_opcode::ping, ping_body, &key);
+    EXPECT_EQ(read_whole(cat({from(close), from(ping)})),
+              (std::vector<seen>{ctl(ws_opcode::close, text(close_body(1001, "going away")), 1001),
+                                 ctl(ws_opcode::ping, "are you there")}));
+    EXPECT_EQ(from(ws_make_control_frame(ws_opcode::pong, from("Hello"), &key)),
+              (bytes{0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+}
+
 TEST(websocket_frame, length_forms_16_and_64_bit) {
     const std::string p300(300, 'a');
     const std::string p70k(70000, 'b');
