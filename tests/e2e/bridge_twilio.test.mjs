@@ -11,41 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { FakeTwilio, sid, sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
+import { sleep, taggedFrame, waitFor } from './js/fake_twilio.mjs';
 import { startTwilioBot } from './js/twilio_bot.mjs';
 import { API_TOKEN, startCallstream } from './twilio_support.mjs';
+import {
+    assertBystanderEchoes, metric, metrics, metricsOnce, newCall, startBystander,
+} from './js/bridge_calls.mjs';
 
 const LEAD_MS = 60;
-let nextCall = 1;
-
-function newCall(port, params) {
-    const n = nextCall++;
-    return new FakeTwilio(port, { callSid: sid('CA', n), streamSid: sid('MZ', n), params });
-}
-
-async function metrics(base) {
-    return (await fetch(`${base}/metrics`)).text();
-}
-
-function metric(text, name) {
-    const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)`, 'm').exec(text);
-    return m ? Number(m[1]) : 0;
-}
-
-// A call that echoes for the whole test: it must keep receiving its own frames back.
-async function startBystander(port) {
-    const b = newCall(port, { app: 'echo' });
-    await b.open();
-    b.streamAudio();
-    return b;
-}
-
-async function assertBystanderEchoes(b) {
-    const before = b.received.length;
-    await waitFor(() => b.received.length >= before + 10, 3000, 'bystander echo');
-    assert.equal(b.closed, null, 'the bystander call was not closed');
-}
-
 describe('bridge: twilio protocol', () => {
     let bot;
     let cs;
@@ -298,14 +271,8 @@ describe('bridge: hostile upstreams', () => {
                 await call.open();
                 call.streamAudio(() => Buffer.alloc(160, 0xff));
                 await waitFor(() => call.closed !== null, 5000, 'the bridged stream closed');
-                // The server counts the stream's close when its session ends, which may be a
-                // moment after the client saw the close frame: poll /metrics briefly.
                 const closedMetric = 'callstream_streams_closed_total{reason="upstream_failed"}';
-                let m = await metrics(cs.base);
-                for (const end = Date.now() + 3000; metric(m, closedMetric) < 1 && Date.now() < end;) {
-                    await sleep(20);
-                    m = await metrics(cs.base);
-                }
+                const m = await metricsOnce(cs.base, closedMetric);
                 assert.equal(metric(m, `callstream_bridge_failures_total{reason="${label}"}`), 1,
                     m.split('\n').filter((l) => l.includes('failures')).join('\n'));
                 assert.equal(metric(m, closedMetric), 1);
