@@ -5,6 +5,7 @@
 #include <random>
 #include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,6 +22,7 @@
 #include <simdjson.h>
 
 #include "codec/websocket_frame.hpp"
+#include "server/app/drained_read.hpp"
 #include "server/app/version.hpp"
 #include "server/app/write_batch.hpp"
 #include "server/bridge/upstream_handshake.hpp"
@@ -245,7 +247,9 @@ class ws_client final : public upstream_socket,
             co_return;
         }
         lowest.set_option(tcp::no_delay(true));
-        if constexpr (!std::is_same_v<Next, plain_socket>) {
+        if constexpr (std::is_same_v<Next, plain_socket>) {
+            drained_reads_ = watch_peer_end(lowest);
+        } else {
             SSL* ssl = stream_.native_handle();
             // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
             beast::error_code not_ip;
@@ -368,11 +372,18 @@ class ws_client final : public upstream_socket,
         if (end_ == capacity_) {
             reserve(capacity_ * 2); // only when a frame needs more (handle_frames grows it)
         }
-        stream_.async_read_some(
-            net::buffer(rbuf_.data() + end_, capacity_ - end_),
-            [self = this->shared_from_this()](const beast::error_code& ec, std::size_t n) {
-                self->on_read(ec, n);
-            });
+        // A plain socket reads into a drained_buffer: no recv that returns EAGAIN after a read
+        // that emptied it (server/app/drained_read.hpp).
+        const auto room = net::buffer(rbuf_.data() + end_, capacity_ - end_);
+        auto on_done = [self = this->shared_from_this()](const beast::error_code& ec,
+                                                         std::size_t n) { self->on_read(ec, n); };
+        if constexpr (std::is_same_v<Next, plain_socket>) {
+            if (drained_reads_) {
+                stream_.async_read_some(drained_buffer(room), std::move(on_done));
+                return;
+            }
+        }
+        stream_.async_read_some(room, std::move(on_done));
     }
 
     void on_read(const beast::error_code& ec, std::size_t n) {
@@ -634,6 +645,7 @@ class ws_client final : public upstream_socket,
     bool close_written_ = false;  // ... and written
     bool close_received_ = false; // the upstream's close frame read (or its frames abandoned)
     bool peer_failed_ = false;    // it broke RFC 6455: nothing more is read
+    bool drained_reads_ = false;  // plain socket on the peer_end_watch: drained_buffer reads
     bool done_ = false;
     bool timed_out_ = false;
     bool reported_ = false;

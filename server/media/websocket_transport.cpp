@@ -25,6 +25,7 @@
 #include <simdjson.h>
 
 #include "codec/websocket_frame.hpp"
+#include "server/app/drained_read.hpp"
 #include "server/app/log.hpp"
 #include "server/app/write_batch.hpp"
 #include "server/media/media_session_handle.hpp"
@@ -136,8 +137,9 @@ constexpr bool is_tls_stream = std::is_same_v<Stream, beast::ssl_stream<beast::t
 //
 // RFC 6455 framing is callstream's own (codec/websocket_frame.hpp) rather than Beast's
 // websocket::stream: one read takes everything the socket holds and every complete frame in it
-// is handled before the next read (no speculative read that returns EAGAIN), and one gather
-// write sends every message queued meanwhile.
+// is handled before the next read, a read that empties a plain socket makes the next one wait
+// for epoll (no recv that returns EAGAIN, drained_read.hpp), and one gather write sends every
+// message queued meanwhile.
 template <typename Stream>
 class websocket_transport final : public stream_transport,
                                   public media_session_handle,
@@ -193,6 +195,7 @@ class websocket_transport final : public stream_transport,
     static constexpr std::size_t max_batch_bytes = 256 * 1024;
 
     void do_read();
+    template <typename Handler> void read_into(net::mutable_buffer room, Handler&& handler);
     void on_read(const beast::error_code& ec, std::size_t bytes);
     void process();
     void await_close_reply();
@@ -232,6 +235,7 @@ class websocket_transport final : public stream_transport,
     std::size_t need_ = 0; // bytes the next frame needs in all (from the reader)
     codec::ws_frame_reader reader_;
     bool read_pending_ = false;
+    bool drained_reads_ = false; // plain socket on the peer_end_watch: drained_buffer reads
 
     timer close_timer_;
     timer idle_timer_;
@@ -304,6 +308,9 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
         co_return;
     }
     frames_ = &ctx_->stats.frames();
+    if constexpr (!is_tls_stream<Stream>) {
+        drained_reads_ = watch_peer_end(stream_);
+    }
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
     // One long-lived read handler (do_read/on_read) rather than a coroutine resumed per
@@ -336,14 +343,28 @@ template <typename Stream> void websocket_transport<Stream>::do_read() {
     const auto room = net::buffer(rbuf_.get() + end_, cap_ - end_);
     if (reading_) {
         // run() holds the session while it is live: a frame costs no reference counting.
-        stream_.async_read_some(
-            room, [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+        read_into(room,
+                  [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
     } else {
-        stream_.async_read_some(room, [self = this->shared_from_this()](const beast::error_code& ec,
-                                                                        std::size_t bytes) {
+        read_into(room, [self = this->shared_from_this()](const beast::error_code& ec,
+                                                          std::size_t bytes) {
             self->on_read(ec, bytes);
         });
     }
+}
+
+template <typename Stream>
+template <typename Handler>
+void websocket_transport<Stream>::read_into(net::mutable_buffer room, Handler&& handler) {
+    // A plain socket reads into a drained_buffer: a read that leaves the socket empty makes the
+    // next one wait for epoll instead of failing with EAGAIN first (server/app/drained_read.hpp).
+    if constexpr (!is_tls_stream<Stream>) {
+        if (drained_reads_) {
+            stream_.async_read_some(drained_buffer(room), std::forward<Handler>(handler));
+            return;
+        }
+    }
+    stream_.async_read_some(room, std::forward<Handler>(handler));
 }
 
 template <typename Stream>

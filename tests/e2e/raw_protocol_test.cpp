@@ -2,6 +2,8 @@
 // get its own close code from the server and the TCP connection closed, while a well-behaved
 // stream on the same server keeps echoing. (codec/websocket_frame.cpp enforces the framing
 // rules; these tests pin down what the server actually sends.)
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -251,6 +253,33 @@ TEST(raw_protocol_early, a_burst_of_frames_in_one_write_is_echoed_in_order) {
     }
     ASSERT_TRUE(raw.send(bytes));
     EXPECT_EQ(read_media(raw, 20), expected);
+}
+
+// A caller's last frame and its FIN in one segment (TCP_CORK holds the frame until the FIN
+// joins it): the read that takes the frame cannot see the end behind it, and no later epoll
+// edge comes for it, so the server must learn of the end another way (drained_read.hpp's
+// peer_end_watch). The frame is echoed, then the server ends the connection: at once, not at
+// the idle timeout. Twenty rounds on one server, each a new connection.
+TEST(raw_protocol_early, a_last_frame_and_the_fin_in_one_segment_end_the_session) {
+    server_process server;
+    for (int round = 0; round < 20; ++round) {
+        raw_socket raw(server.port());
+        ASSERT_EQ(raw.upgrade(), 101);
+        const auto sid = twilio::stream_sid(40 + round);
+        ASSERT_TRUE(raw.send(make_frame(fin | op_text, twilio::connected()) +
+                             make_frame(fin | op_text, twilio::start(sid, "CA" + sid.substr(2)))));
+        EXPECT_EQ(read_media(raw, 0), std::vector<int>{});
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // start handled, read drained
+        const int on = 1;
+        const int off = 0;
+        ASSERT_EQ(::setsockopt(raw.fd(), IPPROTO_TCP, TCP_CORK, &on, sizeof(on)), 0);
+        ASSERT_TRUE(raw.send(media_frame(sid, 2)));
+        ASSERT_EQ(::shutdown(raw.fd(), SHUT_WR), 0);
+        ASSERT_EQ(::setsockopt(raw.fd(), IPPROTO_TCP, TCP_CORK, &off, sizeof(off)), 0);
+        EXPECT_EQ(read_media(raw, 1), std::vector<int>{2}) << "round " << round;
+        EXPECT_TRUE(raw.wait_eof(std::chrono::seconds(3))) << "round " << round;
+    }
+    EXPECT_TRUE(server.wait_for_log("reason=vanished"));
 }
 
 // Pings are answered with their payload, between a message's fragments too, and the fragmented

@@ -174,7 +174,7 @@ TEST(record_e2e, a_vanished_client_leaves_complete_files) {
     recording_call call(250);
     call.send(0, 250, std::chrono::milliseconds(5));
     call.client->abort(); // no stop, no close frame
-    ASSERT_TRUE(call.server->wait_for_log("reason=vanished"));
+    ASSERT_TRUE(call.server->wait_for_log("reason=vanished")) << call.server->log();
     std::vector<std::uint8_t> storage;
     const auto info = wait_for_wav(call.recordings, 250, storage);
     EXPECT_EQ(call.check_left_channel(info, 250), 250U);

@@ -1,0 +1,96 @@
+#include "server/app/drained_read.hpp"
+
+#include <cerrno>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/app/log.hpp"
+
+namespace callstream::server {
+
+peer_end_watch& peer_end_watch::of(boost::asio::io_context& context) {
+    return boost::asio::use_service<peer_end_watch>(context);
+}
+
+// Only of() creates the service, always for an io_context.
+peer_end_watch::peer_end_watch(boost::asio::execution_context& context)
+    : boost::asio::execution_context::service(context),
+      descriptor_(static_cast<boost::asio::io_context&>(context)) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) {
+        log(log_level::warn, "peer_end_watch_failed", {{"errno", errno}});
+        return;
+    }
+    boost::system::error_code ec;
+    descriptor_.assign(::dup(epoll_fd_), ec);
+    if (ec) {
+        log(log_level::warn, "peer_end_watch_failed", {{"error", ec.message()}});
+        ::close(epoll_fd_);
+        epoll_fd_ = -1;
+    }
+}
+
+peer_end_watch::~peer_end_watch() {
+    if (epoll_fd_ >= 0) {
+        ::close(epoll_fd_);
+    }
+}
+
+void peer_end_watch::shutdown() {
+    boost::system::error_code ignored;
+    descriptor_.close(ignored);
+}
+
+bool peer_end_watch::watch(int fd) noexcept {
+    if (epoll_fd_ < 0 || !descriptor_.is_open()) {
+        return false;
+    }
+    // Edge-triggered on the peer's end alone (EPOLLERR and EPOLLHUP are always reported): data
+    // and write-space wake-ups do not match, so a busy socket never makes this set ready.
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return false;
+    }
+    arm();
+    return true;
+}
+
+void peer_end_watch::arm() {
+    if (armed_) {
+        return;
+    }
+    armed_ = true;
+    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [this](const boost::system::error_code& ec) {
+                               armed_ = false;
+                               if (!ec) {
+                                   on_ready();
+                               }
+                           });
+}
+
+// Each socket whose peer ended gets SHUT_RD: its wake-up is the edge Asio's reactor needs to
+// perform (or allow) the read that finds the end. The events are handled as they are taken, with
+// no other code between, so each descriptor is still the watched socket (a closed one leaves the
+// set when it closes, and this thread is the only one that closes them).
+void peer_end_watch::on_ready() {
+    std::array<epoll_event, 64> events{};
+    for (;;) {
+        const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
+        if (n <= 0) {
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            ::shutdown(events[static_cast<std::size_t>(i)].data.fd, SHUT_RD);
+        }
+        if (n < static_cast<int>(events.size())) {
+            break;
+        }
+    }
+    arm();
+}
+
+} // namespace callstream::server
