@@ -46,10 +46,11 @@ bool peer_end_watch::watch(int fd) noexcept {
     if (epoll_fd_ < 0 || !descriptor_.is_open()) {
         return false;
     }
-    // Edge-triggered on the peer's end alone (EPOLLERR and EPOLLHUP are always reported): data
-    // and write-space wake-ups do not match, so a busy socket never makes this set ready.
+    // On the peer's end alone (EPOLLERR and EPOLLHUP are always reported): data and write-space
+    // wake-ups do not match, so a busy socket never makes this set ready. One-shot: the SHUT_RD
+    // that answers the end wakes the socket again, and would report it again for ever.
     epoll_event ev{};
-    ev.events = EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLRDHUP | EPOLLET | EPOLLONESHOT;
     ev.data.fd = fd;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
         return false;

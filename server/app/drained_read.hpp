@@ -17,8 +17,9 @@
 // So every socket read this way is also watched by its thread's peer_end_watch, an epoll set of
 // its own that asks for EPOLLRDHUP alone: on the peer's FIN or RST it shuts the socket's
 // receive side (SHUT_RD, which on Linux keeps what is queued readable), whose wake-up is a new
-// edge for Asio's reactor, and the next read finds the end. It costs one epoll_ctl per
-// connection and nothing per frame: data wake-ups do not match its event mask.
+// edge for Asio's reactor, and the next read finds the end. Each socket is reported once
+// (EPOLLONESHOT: the SHUT_RD wakes it again). It costs one epoll_ctl per connection and nothing
+// per frame: data wake-ups do not match its event mask.
 //
 // How: reading into a `drained_buffer` (instead of a mutable_buffer) picks the specialisation of
 // Asio's receive operation below, whose perform step reports a short read as
