@@ -16,34 +16,27 @@ peer_end_watch& peer_end_watch::of(boost::asio::io_context& context) {
 // Only of() creates the service, always for an io_context.
 peer_end_watch::peer_end_watch(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context),
-      descriptor_(static_cast<boost::asio::io_context&>(context)) {
-    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) {
+      epoll_(static_cast<boost::asio::io_context&>(context)) {
+    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) {
         log(log_level::warn, "peer_end_watch_failed", {{"errno", errno}});
         return;
     }
     boost::system::error_code ec;
-    descriptor_.assign(::dup(epoll_fd_), ec);
+    epoll_.assign(fd, ec);
     if (ec) {
         log(log_level::warn, "peer_end_watch_failed", {{"error", ec.message()}});
-        ::close(epoll_fd_);
-        epoll_fd_ = -1;
-    }
-}
-
-peer_end_watch::~peer_end_watch() {
-    if (epoll_fd_ >= 0) {
-        ::close(epoll_fd_);
+        ::close(fd);
     }
 }
 
 void peer_end_watch::shutdown() {
     boost::system::error_code ignored;
-    descriptor_.close(ignored);
+    epoll_.close(ignored);
 }
 
 bool peer_end_watch::watch(int fd) noexcept {
-    if (epoll_fd_ < 0 || !descriptor_.is_open()) {
+    if (!epoll_.is_open()) {
         return false;
     }
     // On the peer's end alone (EPOLLERR and EPOLLHUP are always reported): data and write-space
@@ -52,7 +45,7 @@ bool peer_end_watch::watch(int fd) noexcept {
     epoll_event ev{};
     ev.events = EPOLLRDHUP | EPOLLET | EPOLLONESHOT;
     ev.data.fd = fd;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
         return false;
     }
     arm();
@@ -64,13 +57,13 @@ void peer_end_watch::arm() {
         return;
     }
     armed_ = true;
-    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                           [this](const boost::system::error_code& ec) {
-                               armed_ = false;
-                               if (!ec) {
-                                   on_ready();
-                               }
-                           });
+    epoll_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& ec) {
+                          armed_ = false;
+                          if (!ec) {
+                              on_ready();
+                          }
+                      });
 }
 
 // Each socket whose peer ended gets SHUT_RD: its wake-up is the edge Asio's reactor needs to
@@ -80,7 +73,8 @@ void peer_end_watch::arm() {
 void peer_end_watch::on_ready() {
     std::array<epoll_event, 64> events{};
     for (;;) {
-        const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
+        const int n =
+            ::epoll_wait(epoll_.native_handle(), events.data(), static_cast<int>(events.size()), 0);
         if (n <= 0) {
             break;
         }

@@ -27,16 +27,15 @@
 // an Asio detail template for Boost 1.81's epoll reactor (Debian 12); a Boost whose operation
 // differs fails to compile here rather than behaving differently.
 //
-// Use: stream sockets only (TCP), one buffer, and only on a socket given to watch_peer_end()
-// first. Over TLS the socket reads into the TLS engine's own buffer, with Asio's usual reads.
+// Use: stream sockets only (TCP), one buffer, through drained_reads (which watches the socket
+// first). Over TLS the socket reads into the TLS engine's own buffer, with Asio's usual reads.
 // Calling thread: the socket's io_context thread. Ownership: the watch holds no reference to
 // the socket (closing the descriptor removes it from the watch's set). Errors: a watch that
-// cannot be set up (no epoll descriptor left) is reported by watch_peer_end() returning false;
-// the caller then reads with ordinary buffers.
+// cannot be set up (no epoll descriptor left) leaves drained_reads on ordinary buffers.
 
 #include <array>
 #include <cstddef>
-#include <type_traits>
+#include <utility>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/socket_base.hpp>
@@ -45,6 +44,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/version.hpp>
+
+#include "server/app/io_context_of.hpp"
 
 static_assert(BOOST_VERSION / 100 == 1081,
               "drained_read.hpp specialises Boost 1.81's reactive_socket_recv_op_base; check "
@@ -63,7 +64,6 @@ class peer_end_watch final : public boost::asio::execution_context::service {
 
     static peer_end_watch& of(boost::asio::io_context& context);
     explicit peer_end_watch(boost::asio::execution_context& context);
-    ~peer_end_watch() override;
 
     // Watches `fd` until it is closed; false when it cannot.
     bool watch(int fd) noexcept;
@@ -73,23 +73,32 @@ class peer_end_watch final : public boost::asio::execution_context::service {
     void arm();
     void on_ready();
 
-    int epoll_fd_ = -1;
-    boost::asio::posix::stream_descriptor descriptor_; // epoll_fd_, as Asio's reactor sees it
+    boost::asio::posix::stream_descriptor epoll_; // the set's epoll descriptor, in Asio's reactor
     bool armed_ = false;
 };
 
-// Watches the socket behind `socket` on the peer_end_watch of its io_context: true when reads
-// into a drained_buffer are safe on it.
-template <typename Socket> bool watch_peer_end(Socket& socket) {
-    const auto executor = socket.get_executor();
-    if constexpr (std::is_same_v<decltype(executor),
-                                 const boost::asio::io_context::executor_type>) {
-        return peer_end_watch::of(executor.context()).watch(socket.native_handle());
-    } else {
-        const auto* io = executor.template target<boost::asio::io_context::executor_type>();
-        return io != nullptr && peer_end_watch::of(io->context()).watch(socket.native_handle());
+// A socket's reads: into a drained_buffer once watch() has put the socket on its thread's
+// peer_end_watch, into the plain buffer otherwise (TLS, or a watch that could not be set up).
+class drained_reads {
+  public:
+    // After the socket is connected (it has its descriptor), on its io_context's thread.
+    template <typename Socket> void watch(Socket& socket) {
+        auto* io = io_context_of(socket.get_executor());
+        on_ = io != nullptr && peer_end_watch::of(*io).watch(socket.native_handle());
     }
-}
+
+    template <typename Stream, typename Handler>
+    void async_read_some(Stream& stream, boost::asio::mutable_buffer room, Handler&& handler) {
+        if (on_) {
+            stream.async_read_some(drained_buffer(room), std::forward<Handler>(handler));
+        } else {
+            stream.async_read_some(room, std::forward<Handler>(handler));
+        }
+    }
+
+  private:
+    bool on_ = false;
+};
 
 } // namespace callstream::server
 

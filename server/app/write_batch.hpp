@@ -21,6 +21,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "server/app/io_context_of.hpp"
+
 namespace callstream::server {
 
 class deferred_writer {
@@ -41,12 +43,8 @@ class write_batch final : public boost::asio::execution_context::service {
     // The batch of the io_context behind `executor` (concrete or any_io_executor), or null when
     // there is none (the caller then writes at once).
     template <typename Executor> static write_batch* of_executor(const Executor& executor) {
-        if constexpr (std::is_same_v<Executor, boost::asio::io_context::executor_type>) {
-            return &of(executor.context());
-        } else {
-            const auto* io = executor.template target<boost::asio::io_context::executor_type>();
-            return io != nullptr ? &of(io->context()) : nullptr;
-        }
+        auto* io = io_context_of(executor);
+        return io != nullptr ? &of(*io) : nullptr;
     }
 
     explicit write_batch(boost::asio::execution_context& context);

@@ -248,7 +248,7 @@ class ws_client final : public upstream_socket,
         }
         lowest.set_option(tcp::no_delay(true));
         if constexpr (std::is_same_v<Next, plain_socket>) {
-            drained_reads_ = watch_peer_end(lowest);
+            reads_.watch(lowest);
         } else {
             SSL* ssl = stream_.native_handle();
             // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
@@ -374,16 +374,11 @@ class ws_client final : public upstream_socket,
         }
         // A plain socket reads into a drained_buffer: no recv that returns EAGAIN after a read
         // that emptied it (server/app/drained_read.hpp).
-        const auto room = net::buffer(rbuf_.data() + end_, capacity_ - end_);
-        auto on_done = [self = this->shared_from_this()](const beast::error_code& ec,
-                                                         std::size_t n) { self->on_read(ec, n); };
-        if constexpr (std::is_same_v<Next, plain_socket>) {
-            if (drained_reads_) {
-                stream_.async_read_some(drained_buffer(room), std::move(on_done));
-                return;
-            }
-        }
-        stream_.async_read_some(room, std::move(on_done));
+        reads_.async_read_some(
+            stream_, net::buffer(rbuf_.data() + end_, capacity_ - end_),
+            [self = this->shared_from_this()](const beast::error_code& ec, std::size_t n) {
+                self->on_read(ec, n);
+            });
     }
 
     void on_read(const beast::error_code& ec, std::size_t n) {
@@ -645,9 +640,9 @@ class ws_client final : public upstream_socket,
     bool close_written_ = false;  // ... and written
     bool close_received_ = false; // the upstream's close frame read (or its frames abandoned)
     bool peer_failed_ = false;    // it broke RFC 6455: nothing more is read
-    bool drained_reads_ = false;  // plain socket on the peer_end_watch: drained_buffer reads
     bool done_ = false;
     bool timed_out_ = false;
+    drained_reads reads_; // a plain socket's: no recv that returns EAGAIN (drained_read.hpp)
     bool reported_ = false;
 };
 

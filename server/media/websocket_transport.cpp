@@ -195,7 +195,6 @@ class websocket_transport final : public stream_transport,
     static constexpr std::size_t max_batch_bytes = 256 * 1024;
 
     void do_read();
-    template <typename Handler> void read_into(net::mutable_buffer room, Handler&& handler);
     void on_read(const beast::error_code& ec, std::size_t bytes);
     void process();
     void await_close_reply();
@@ -235,7 +234,7 @@ class websocket_transport final : public stream_transport,
     std::size_t need_ = 0; // bytes the next frame needs in all (from the reader)
     codec::ws_frame_reader reader_;
     bool read_pending_ = false;
-    bool drained_reads_ = false; // plain socket on the peer_end_watch: drained_buffer reads
+    drained_reads reads_; // a plain socket's: no recv that returns EAGAIN (drained_read.hpp)
 
     timer close_timer_;
     timer idle_timer_;
@@ -309,7 +308,7 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
     }
     frames_ = &ctx_->stats.frames();
     if constexpr (!is_tls_stream<Stream>) {
-        drained_reads_ = watch_peer_end(stream_);
+        reads_.watch(stream_);
     }
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
@@ -343,28 +342,16 @@ template <typename Stream> void websocket_transport<Stream>::do_read() {
     const auto room = net::buffer(rbuf_.get() + end_, cap_ - end_);
     if (reading_) {
         // run() holds the session while it is live: a frame costs no reference counting.
-        read_into(room,
-                  [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+        reads_.async_read_some(
+            stream_, room,
+            [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
     } else {
-        read_into(room, [self = this->shared_from_this()](const beast::error_code& ec,
-                                                          std::size_t bytes) {
-            self->on_read(ec, bytes);
-        });
+        reads_.async_read_some(
+            stream_, room,
+            [self = this->shared_from_this()](const beast::error_code& ec, std::size_t bytes) {
+                self->on_read(ec, bytes);
+            });
     }
-}
-
-template <typename Stream>
-template <typename Handler>
-void websocket_transport<Stream>::read_into(net::mutable_buffer room, Handler&& handler) {
-    // A plain socket reads into a drained_buffer: a read that leaves the socket empty makes the
-    // next one wait for epoll instead of failing with EAGAIN first (server/app/drained_read.hpp).
-    if constexpr (!is_tls_stream<Stream>) {
-        if (drained_reads_) {
-            stream_.async_read_some(drained_buffer(room), std::forward<Handler>(handler));
-            return;
-        }
-    }
-    stream_.async_read_some(room, std::forward<Handler>(handler));
 }
 
 template <typename Stream>
