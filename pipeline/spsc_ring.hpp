@@ -64,6 +64,10 @@ template <typename T> class spsc_ring {
         }
         return &slots_[head & mask_];
     }
+    // The slot the next push fills (full or not): for prefetching, never for writing.
+    const T* next_push_slot() const noexcept {
+        return &slots_[head_.value.load(std::memory_order_relaxed) & mask_];
+    }
     // Publishes the slot returned by the last successful begin_push().
     void commit_push() noexcept {
         head_.value.store(head_.value.load(std::memory_order_relaxed) + 1,

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 
 #include "codec/g711.hpp"
 #include "pipeline/dsp_pool.hpp"
 #include "pipeline/pipeline_stats.hpp"
+#include "pipeline/scratch_frames.hpp"
 #include "pipeline/spsc_ring.hpp"
 
 namespace callstream::pipeline {
@@ -102,38 +104,41 @@ struct stream_pipeline::core final : dsp_task {
     }
 
     void do_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
-        frame_.count = static_cast<std::uint16_t>(ulaw.size());
-        frame_.rate_hz = telephony_rate_hz;
-        frame_.timestamp_ms = timestamp_ms;
-        codec::ulaw_decode(ulaw, frame_.pcm());
+        audio_frame& frame = thread_scratch_frames().caller;
+        frame.count = static_cast<std::uint16_t>(ulaw.size());
+        frame.rate_hz = telephony_rate_hz;
+        frame.timestamp_ms = timestamp_ms;
+        codec::ulaw_decode(ulaw, frame.pcm());
         frames_in_.fetch_add(1, std::memory_order_relaxed);
         for (auto& p : paths_) {
-            const std::size_t n = p.up->process(frame_.pcm(), p.frame.samples);
+            const std::size_t n = p.up->process(frame.pcm(), p.frame.samples);
             p.frame.count = static_cast<std::uint16_t>(n);
             p.frame.timestamp_ms = timestamp_ms;
         }
         for (std::size_t i = 0; i < chain_.size(); ++i) {
-            chain_[i]->on_audio(frame_for(chain_[i]->rate_hz()), outputs_[i]);
+            chain_[i]->on_audio(frame_for(chain_[i]->rate_hz(), frame), outputs_[i]);
         }
     }
 
     void do_outbound_track(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
-        track_.count = static_cast<std::uint16_t>(ulaw.size());
-        track_.rate_hz = telephony_rate_hz;
-        track_.timestamp_ms = timestamp_ms;
-        codec::ulaw_decode(ulaw, track_.pcm());
+        audio_frame& track = thread_scratch_frames().track;
+        track.count = static_cast<std::uint16_t>(ulaw.size());
+        track.rate_hz = telephony_rate_hz;
+        track.timestamp_ms = timestamp_ms;
+        codec::ulaw_decode(ulaw, track.pcm());
         for (auto& p : chain_) {
-            p->on_outbound_track(track_);
+            p->on_outbound_track(track);
         }
     }
 
-    const audio_frame& frame_for(std::uint32_t rate_hz) const noexcept {
+    // The caller's frame at `rate_hz`: `at_8k` itself, or its resampled copy.
+    const audio_frame& frame_for(std::uint32_t rate_hz, const audio_frame& at_8k) const noexcept {
         for (const auto& p : paths_) {
             if (p.rate_hz == rate_hz) {
                 return p.frame;
             }
         }
-        return frame_;
+        return at_8k;
     }
 
     void do_dtmf(char digit) {
@@ -170,8 +175,9 @@ struct stream_pipeline::core final : dsp_task {
                 rate_mismatch_dropped_.fetch_add(1, std::memory_order_relaxed);
                 return;
             }
-            const std::size_t n = down->process(pcm, down_frame_.samples);
-            pcm = std::span<const std::int16_t>(down_frame_.samples.data(), n);
+            audio_frame& down_frame = thread_scratch_frames().down;
+            const std::size_t n = down->process(pcm, down_frame.samples);
+            pcm = std::span<const std::int16_t>(down_frame.samples.data(), n);
         }
         while (!pcm.empty()) {
             const std::size_t n = std::min(pcm.size(), telephony_frame_samples);
@@ -187,12 +193,13 @@ struct stream_pipeline::core final : dsp_task {
             outbound_.commit_push();
             frames_out_.fetch_add(1, std::memory_order_relaxed);
             output_added();
-            sent_.count = static_cast<std::uint16_t>(n);
-            sent_.rate_hz = telephony_rate_hz;
-            sent_.timestamp_ms = frame.timestamp_ms;
-            std::copy_n(pcm.begin(), n, sent_.samples.begin());
+            audio_frame& sent = thread_scratch_frames().sent;
+            sent.count = static_cast<std::uint16_t>(n);
+            sent.rate_hz = telephony_rate_hz;
+            sent.timestamp_ms = frame.timestamp_ms;
+            std::copy_n(pcm.begin(), n, sent.samples.begin());
             for (auto& p : chain_) {
-                p->on_audio_sent(sent_);
+                p->on_audio_sent(sent);
             }
             pcm = pcm.subspan(n);
         }
@@ -327,10 +334,6 @@ struct stream_pipeline::core final : dsp_task {
     std::vector<output> outputs_;
     std::vector<rate_path> paths_;
     std::vector<std::unique_ptr<resampler>> down_; // per processor; null at 8 kHz
-    audio_frame frame_;                            // the caller's frame at 8 kHz
-    audio_frame down_frame_;                       // a processor's output back at 8 kHz
-    audio_frame sent_;                             // what on_audio_sent sees
-    audio_frame track_;                            // the outbound track's frame at 8 kHz
 
     dsp_pool* dsp_ = nullptr;
     std::size_t worker_ = 0;
@@ -539,6 +542,28 @@ pipeline_counters stream_pipeline::counters() const noexcept {
     out.outbound_depth = c.outbound_.size_approx();
     out.outbound_capacity = c.outbound_.capacity();
     return out;
+}
+
+// What a frame reaches: the core's head (chain, outputs, flags), the chain's processors, the
+// rings' indices, the counters (the frames it is decoded into are the thread's).
+void stream_pipeline::add_hot_lines(warm_lines& lines) const noexcept {
+    const core& c = *core_;
+    lines.add(&c, sizeof(dsp_task) + sizeof c.chain_ + sizeof c.outputs_);
+    lines.add(c.chain_.data(), c.chain_.size() * sizeof c.chain_[0]);
+    lines.add(c.outputs_.data(), c.outputs_.size() * sizeof c.outputs_[0]);
+    for (const auto& p : c.chain_) {
+        lines.add(p.get());
+    }
+    lines.add(&c.dsp_, sizeof c.dsp_ + sizeof c.worker_);
+    lines.add(&c.outbound_, sizeof c.outbound_ + sizeof c.control_reserve_);
+    lines.add(&c.stopped_, 3);
+    lines.add(&c.frames_in_, 2 * sizeof c.frames_in_);
+}
+
+// The outbound slot the next caller frame's echo (or a processor's output) is written into.
+void stream_pipeline::add_next_frame_lines(warm_lines& lines) const noexcept {
+    const outbound_event* slot = core_->outbound_.next_push_slot();
+    lines.add(slot, offsetof(outbound_event, ulaw) + telephony_frame_samples);
 }
 
 std::uint64_t stream_pipeline::frames_dropped() const noexcept {

@@ -49,6 +49,7 @@
 #include "pipeline/audio_frame.hpp"
 #include "pipeline/processor.hpp"
 #include "pipeline/resampler.hpp"
+#include "pipeline/warm_lines.hpp"
 
 namespace callstream::pipeline {
 
@@ -139,6 +140,12 @@ class stream_pipeline {
     std::uint64_t frames_dropped() const noexcept;
 
     bool dsp_mode() const noexcept;
+
+    // The memory the next push_audio and drain touch on the calling (network) thread, for
+    // prefetching (pipeline/warm_lines.hpp): add_hot_lines() the lines that stay put (call
+    // after start()), add_next_frame_lines() the ones that move (after each drain).
+    void add_hot_lines(warm_lines& lines) const noexcept;
+    void add_next_frame_lines(warm_lines& lines) const noexcept;
     // Extra delay the resampling adds to a processor's echo (8 kHz -> rate -> 8 kHz), worst
     // over the chain; 0 when every processor runs at 8 kHz.
     double resample_delay_ms() const noexcept;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "codec/g711.hpp"
+#include "pipeline/scratch_frames.hpp"
 
 namespace callstream::pipeline {
 
@@ -40,13 +41,15 @@ bool bridge_port::push_clear() {
 void bridge_processor::emit(processor_output& out) {
     port_->consume([&](const bridge_port::event& ev) {
         switch (ev.type) {
-        case bridge_port::event::kind::media:
+        case bridge_port::event::kind::media: {
             // The pipeline's outbound path is PCM; μ-law -> PCM -> μ-law is exact.
-            frame_.rate_hz = telephony_rate_hz;
-            frame_.count = static_cast<std::uint16_t>(telephony_frame_samples);
-            codec::ulaw_decode(ev.ulaw, frame_.pcm());
-            out.send_audio(frame_);
+            auto& frame = thread_scratch_frames().bridged;
+            frame.rate_hz = telephony_rate_hz;
+            frame.count = static_cast<std::uint16_t>(telephony_frame_samples);
+            codec::ulaw_decode(ev.ulaw, frame.pcm());
+            out.send_audio(frame);
             break;
+        }
         case bridge_port::event::kind::mark:
             out.send_mark({ev.name.data(), ev.size});
             break;

@@ -85,7 +85,6 @@ class bridge_processor final : public processor {
     void emit(processor_output& out);
 
     std::shared_ptr<bridge_port> port_;
-    audio_frame frame_;
 };
 
 } // namespace callstream::pipeline

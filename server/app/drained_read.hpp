@@ -45,6 +45,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/version.hpp>
 
+#include "pipeline/warm_lines.hpp"
 #include "server/app/io_context_of.hpp"
 
 static_assert(BOOST_VERSION / 100 == 1081,
@@ -54,7 +55,12 @@ static_assert(BOOST_VERSION / 100 == 1081,
 namespace callstream::server {
 
 struct drained_buffer : boost::asio::mutable_buffer {
-    explicit drained_buffer(boost::asio::mutable_buffer b) noexcept : mutable_buffer(b) {}
+    explicit drained_buffer(boost::asio::mutable_buffer b,
+                            const pipeline::warm_lines* warm = nullptr) noexcept
+        : mutable_buffer(b), warm(warm) {}
+    // Prefetched just before the recv (pipeline/warm_lines.hpp); null: nothing. Must outlive
+    // the read.
+    const pipeline::warm_lines* warm;
 };
 
 // One per io_context (an Asio service): the epoll set that sees a watched socket's peer end.
@@ -87,10 +93,13 @@ class drained_reads {
         on_ = io != nullptr && peer_end_watch::of(*io).watch(socket.native_handle());
     }
 
+    // `warm`: the lines the handler will touch, prefetched before the recv (drained reads
+    // only); it must outlive the read.
     template <typename Stream, typename Handler>
-    void async_read_some(Stream& stream, boost::asio::mutable_buffer room, Handler&& handler) {
+    void async_read_some(Stream& stream, boost::asio::mutable_buffer room, Handler&& handler,
+                         const pipeline::warm_lines* warm = nullptr) {
         if (on_) {
-            stream.async_read_some(drained_buffer(room), std::forward<Handler>(handler));
+            stream.async_read_some(drained_buffer(room, warm), std::forward<Handler>(handler));
         } else {
             stream.async_read_some(room, std::forward<Handler>(handler));
         }
@@ -117,6 +126,9 @@ class reactive_socket_recv_op_base<callstream::server::drained_buffer> : public 
     static status do_perform(reactor_op* base) {
         auto* o = static_cast<reactive_socket_recv_op_base*>(base);
         const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
+        if (o->buffer_.warm != nullptr) {
+            o->buffer_.warm->prefetch(); // lands while the kernel copies the data in
+        }
         if (!socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), o->buffer_.size(),
                                             o->flags_, stream, o->ec_, o->bytes_transferred_)) {
             return not_done; // EAGAIN: wait for the socket's next edge

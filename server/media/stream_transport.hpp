@@ -18,6 +18,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "pipeline/warm_lines.hpp"
 #include "server/media/close_reason.hpp"
 
 namespace callstream::pipeline {
@@ -67,6 +68,11 @@ class stream_transport {
     // The transport's network thread, for work that must run beside it (the call's bridge
     // socket and timers).
     virtual boost::asio::any_io_executor executor() = 0;
+    // The lines prefetched before each read of the socket (pipeline/warm_lines.hpp). The
+    // transport adds its own first; a handler adds the lines that stay put (objects, buffers)
+    // between drop_per_frame() and keep(), and the ones that move in add_next_message_lines().
+    // Only plain sockets prefetch (over TLS the list is kept but not used).
+    virtual pipeline::warm_lines& hot_lines() = 0;
 
   protected:
     ~stream_transport() = default;
@@ -92,6 +98,9 @@ class stream_handler {
     // Another thread asked (media_session_handle::post_to_pipeline) to run `fn` on the
     // pipeline; ignore it when there is no running pipeline.
     virtual void on_pipeline_request(const std::function<void(pipeline::stream_pipeline&)>& fn) = 0;
+    // Before each read: the lines the next message will touch that move from message to
+    // message (stream_transport::hot_lines() has the ones that stay put).
+    virtual void add_next_message_lines(pipeline::warm_lines& /*lines*/) {}
     // The session ended for `why`; release what the stream holds (files, registry entries).
     virtual void on_closed(close_reason why) = 0;
     // Names the stream in the transport's log lines (empty before start).

@@ -251,7 +251,33 @@ void twilio_stream::continue_start() {
                                         info_.receive_only, chain.bridge_port != nullptr});
     }
     pipeline_->start(info_);
+    add_hot_lines();
     flush_pipeline();
+}
+
+void twilio_stream::add_hot_lines() {
+    auto& lines = transport_->hot_lines();
+    lines.drop_per_frame();
+    const auto* self = reinterpret_cast<const char*>(this);
+    lines.add(self, static_cast<std::size_t>(reinterpret_cast<const char*>(&state_) - self) +
+                        sizeof state_);
+    lines.add(&msg_, sizeof msg_);
+    lines.add(&info_.stream_sid, sizeof info_.stream_sid);
+    lines.add(info_.stream_sid.data(), info_.stream_sid.size());
+    lines.add(&info_.receive_only, sizeof info_.receive_only);
+    lines.add(&pipeline_, static_cast<std::size_t>(reinterpret_cast<const char*>(&bridge_link_) -
+                                                   reinterpret_cast<const char*>(&pipeline_)));
+    lines.add(&tap_, sizeof tap_);
+    lines.add(pipeline_.get(), sizeof *pipeline_);
+    writer_.add_hot_lines(lines);
+    pipeline_->add_hot_lines(lines);
+    lines.keep();
+}
+
+void twilio_stream::add_next_message_lines(pipeline::warm_lines& lines) {
+    if (pipeline_ && state_ == state::streaming) {
+        pipeline_->add_next_frame_lines(lines);
+    }
 }
 
 bool twilio_stream::check_streaming() {

@@ -51,6 +51,7 @@ class twilio_stream final : public stream_handler {
         return state_ == state::resolving ||
                (pipeline_ && state_ == state::streaming && pipeline_->reading_paused());
     }
+    void add_next_message_lines(pipeline::warm_lines& lines) override;
     void on_closed(close_reason why) override;
     std::string_view log_id() const noexcept override { return info_.stream_sid; }
 
@@ -67,6 +68,8 @@ class twilio_stream final : public stream_handler {
     void count_pipeline_drops();
     // app=bridge (server/bridge/): opens or adopts the call's upstream; false refused the start.
     bool start_bridge(const std::shared_ptr<pipeline::bridge_port>& port);
+    // What a media message reaches here, for the transport's prefetch (after start).
+    void add_hot_lines();
 
     std::shared_ptr<server_context> ctx_;
     stream_transport* transport_ = nullptr; // from on_open to on_closed; outlives this

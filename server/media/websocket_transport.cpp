@@ -179,6 +179,7 @@ class websocket_transport final : public stream_transport,
     bool closing() const noexcept override { return closing_; }
     std::function<void()> cross_thread_wakeup() override;
     net::any_io_executor executor() override { return stream_.get_executor(); }
+    pipeline::warm_lines& hot_lines() override { return warm_; }
 
     // media_session_handle
     void post_close(std::uint16_t code, std::string reason) override;
@@ -219,6 +220,7 @@ class websocket_transport final : public stream_transport,
     void on_write(const beast::error_code& ec, std::size_t bytes);
     void recycle(std::string&& s);
     void resize_read_buffer(std::size_t bytes);
+    void add_own_hot_lines();
 
     live_session_count live_; // first: destroyed last
     Stream stream_;
@@ -269,7 +271,23 @@ class websocket_transport final : public stream_transport,
     bool inflight_close_ = false;
     write_batch* writes_;   // this thread's end-of-pass writes (null: write at once)
     bool deferred_ = false; // in writes_, its flush to come
+    // Prefetched before each read (plain sockets): ours, then the handler's, then per read.
+    pipeline::warm_lines warm_;
 };
+
+// The members a message reaches on its way in and its reply's way out (not the timers, which a
+// message does not touch), and the first outbox slots.
+template <typename Stream> void websocket_transport<Stream>::add_own_hot_lines() {
+    const auto* self = reinterpret_cast<const char*>(this);
+    warm_.add(self, static_cast<std::size_t>(reinterpret_cast<const char*>(&close_timer_) - self));
+    warm_.add(&reading_, static_cast<std::size_t>(reinterpret_cast<const char*>(&inflight_) -
+                                                  reinterpret_cast<const char*>(&reading_)));
+    warm_.add(&inflight_[0], sizeof inflight_[0]);
+    warm_.add(&headers_[0], sizeof headers_[0]);
+    warm_.add(&buffers_[0], 2 * sizeof buffers_[0]);
+    warm_.add(&writes_, sizeof writes_ + sizeof deferred_);
+    warm_.keep();
+}
 
 template <typename Stream> void websocket_transport<Stream>::resize_read_buffer(std::size_t bytes) {
     // Uninitialised on purpose: a session's pages are touched only as far as reads fill them.
@@ -310,6 +328,7 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
     if constexpr (!is_tls_stream<Stream>) {
         reads_.watch(stream_);
     }
+    add_own_hot_lines();
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
     // One long-lived read handler (do_read/on_read) rather than a coroutine resumed per
@@ -341,10 +360,19 @@ template <typename Stream> void websocket_transport<Stream>::do_read() {
     read_pending_ = true;
     const auto room = net::buffer(rbuf_.get() + end_, cap_ - end_);
     if (reading_) {
+        // What moves from message to message: the handler's (a ring's next slot), where the
+        // next bytes land, and the spare string the reply is written into.
+        warm_.drop_per_frame();
+        handler_->add_next_message_lines(warm_);
+        warm_.add(rbuf_.get() + end_, 256);
+        if (!spare_.empty()) {
+            warm_.add(&spare_.back(), sizeof(std::string));
+            warm_.add(spare_.back().data(), 320);
+        }
         // run() holds the session while it is live: a frame costs no reference counting.
         reads_.async_read_some(
             stream_, room,
-            [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+            [this](const beast::error_code& ec, std::size_t bytes) { on_read(ec, bytes); }, &warm_);
     } else {
         reads_.async_read_some(
             stream_, room,

@@ -24,6 +24,7 @@
 #include <simdjson.h>
 
 #include "pipeline/processor.hpp"
+#include "pipeline/warm_lines.hpp"
 
 namespace callstream::server {
 
@@ -73,6 +74,10 @@ class outbound_writer {
     void mark(std::string_view name, std::string& out) const;
     // {"event":"clear","streamSid":"…"}
     void clear(std::string& out) const;
+    // The strings media() reads, for prefetching (pipeline/warm_lines.hpp).
+    void add_hot_lines(pipeline::warm_lines& lines) const noexcept {
+        lines.add(media_prefix_.data(), media_prefix_.size());
+    }
 
   private:
     std::string media_prefix_;
