@@ -18,8 +18,8 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <vector>
 
@@ -86,12 +86,44 @@ class bridge_playout {
         std::int64_t pos = 0; // frame: start position; mark: position it follows
         std::array<std::uint8_t, frame_bytes> ulaw{};
     };
+    // A FIFO on a vector: pop_front moves an index, and the storage is reused once the queue
+    // empties (or compacted once half of it has been popped), so steady playout allocates
+    // nothing and keeps reusing the same memory (std::deque allocated and freed a 512-byte block
+    // every two frames).
+    class entry_fifo {
+      public:
+        bool empty() const noexcept { return head_ == items_.size(); }
+        const entry& front() const noexcept { return items_[head_]; }
+        void push_back(const entry& e) {
+            if (head_ > 0 && head_ * 2 >= items_.size()) {
+                items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+                head_ = 0;
+            }
+            items_.push_back(e);
+        }
+        void pop_front() noexcept {
+            if (++head_ == items_.size()) {
+                clear();
+            }
+        }
+        void clear() noexcept {
+            items_.clear();
+            head_ = 0;
+        }
+        auto begin() const noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+        auto end() const noexcept { return items_.end(); }
+
+      private:
+        std::vector<entry> items_;
+        std::size_t head_ = 0;
+    };
+
     std::chrono::nanoseconds backlog(clock::time_point now) const;
     void release_frame(const entry& e, clock::time_point now, sink& out);
     void complete_partial();
 
     options opts_;
-    std::deque<entry> queue_;
+    entry_fifo queue_;
     std::array<std::uint8_t, frame_bytes> partial_{};
     std::size_t partial_len_ = 0;
     std::vector<std::uint32_t> marks_after_partial_;

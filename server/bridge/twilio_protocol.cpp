@@ -64,7 +64,13 @@ std::string start(const call_metadata& call, std::uint64_t sequence) {
     return out;
 }
 
-void media(std::string& out, std::string_view stream_sid, std::uint64_t sequence,
+std::string stream_sid_field(std::string_view stream_sid) {
+    std::string out;
+    append_sid(out, stream_sid);
+    return out;
+}
+
+void media(std::string& out, std::string_view sid_field, std::uint64_t sequence,
            std::uint64_t chunk, std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw) {
     out.clear();
     out += R"({"event":"media")";
@@ -77,7 +83,7 @@ void media(std::string& out, std::string_view stream_sid, std::uint64_t sequence
     out.resize(at + codec::base64_encoded_size(ulaw.size()));
     codec::base64_encode(ulaw, out.data() + at);
     out += "\"}";
-    append_sid(out, stream_sid);
+    out += sid_field;
     out += '}';
 }
 
@@ -125,12 +131,20 @@ simdjson::ondemand::parser& thread_parser() {
     return parser;
 }
 
+// The decoded payload of an upstream media message, per thread for the same reason (and so
+// that it is in the cache: a per-call buffer was cold on every message).
+std::vector<std::uint8_t>& thread_ulaw() {
+    thread_local std::vector<std::uint8_t> ulaw;
+    return ulaw;
+}
+
 class twilio_protocol final : public upstream_protocol {
   public:
     void on_open(bridge_actions& bridge) override { bridge.send_text(twilio_wire::connected()); }
 
     void on_start(const call_metadata& call, bridge_actions& bridge) override {
         call_ = call;
+        sid_field_ = twilio_wire::stream_sid_field(call_.stream_sid);
         started_ = true;
         bridge.send_text(twilio_wire::start(call_, next_sequence()));
     }
@@ -139,7 +153,7 @@ class twilio_protocol final : public upstream_protocol {
                          bridge_actions& bridge) override {
         std::string out = bridge.take_buffer();
         out.reserve(300);
-        twilio_wire::media(out, call_.stream_sid, next_sequence(), ++chunk_, timestamp_ms, ulaw);
+        twilio_wire::media(out, sid_field_, next_sequence(), ++chunk_, timestamp_ms, ulaw);
         bridge.send_text(std::move(out));
     }
 
@@ -186,13 +200,17 @@ class twilio_protocol final : public upstream_protocol {
             bridge.clear_playback();
             return;
         }
-        ulaw_.resize(codec::base64_decoded_max_size(msg_.payload.size()));
+        auto& ulaw = thread_ulaw();
+        const std::size_t max_bytes = codec::base64_decoded_max_size(msg_.payload.size());
+        if (ulaw.size() < max_bytes) {
+            ulaw.resize(max_bytes);
+        }
         std::size_t n = 0;
-        if (auto ec = codec::base64_decode(msg_.payload, ulaw_, n)) {
+        if (auto ec = codec::base64_decode(msg_.payload, ulaw, n)) {
             bridge.fail("bad_base64", "media.payload: " + ec.message());
             return;
         }
-        bridge.play_ulaw({ulaw_.data(), n});
+        bridge.play_ulaw({ulaw.data(), n});
     }
 
     void on_upstream_binary(std::span<const std::uint8_t> /*bytes*/,
@@ -207,9 +225,9 @@ class twilio_protocol final : public upstream_protocol {
     bool started_ = false;
     std::uint64_t sequence_ = 0; // Twilio numbers every message after connected, from 1
     std::uint64_t chunk_ = 0;
+    std::string sid_field_; // twilio_wire::stream_sid_field(call_.stream_sid)
     inbound_message msg_;
     pipeline::stream_info ignored_start_;
-    std::vector<std::uint8_t> ulaw_;
 };
 
 } // namespace

@@ -23,8 +23,11 @@ namespace callstream::server::bridge {
 namespace twilio_wire {
 std::string connected();
 std::string start(const call_metadata& call, std::uint64_t sequence);
-// Appends a media message for `ulaw` to `out` (cleared first).
-void media(std::string& out, std::string_view stream_sid, std::uint64_t sequence,
+// `,"streamSid":"<sid>"` with the SID escaped: media() takes it made once per call.
+std::string stream_sid_field(std::string_view stream_sid);
+// Writes a media message for `ulaw` into `out` (cleared first); `sid_field` is
+// stream_sid_field() of the call's stream.
+void media(std::string& out, std::string_view sid_field, std::uint64_t sequence,
            std::uint64_t chunk, std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw);
 std::string dtmf(std::string_view stream_sid, std::uint64_t sequence, char digit);
 std::string mark(std::string_view stream_sid, std::uint64_t sequence, std::string_view name);
