@@ -45,6 +45,7 @@ class warm_lines {
     void drop_per_frame() noexcept { count_ = fixed_; }
     void clear() noexcept { count_ = fixed_ = 0; }
     std::size_t size() const noexcept { return count_; }
+    const void* line(std::size_t i) const noexcept { return lines_[i]; } // i < size()
 
     void prefetch() const noexcept {
         for (std::size_t i = 0; i < count_; ++i) {
