@@ -22,6 +22,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,6 +31,7 @@
 #include "pipeline/processor.hpp"
 #include "pipeline/spsc_ring.hpp"
 #include "pipeline/stream_pipeline.hpp"
+#include "pipeline/warm_lines.hpp"
 
 namespace callstream::pipeline {
 
@@ -53,6 +55,12 @@ class bridge_port {
     bool push_media(std::span<const std::uint8_t, telephony_frame_samples> ulaw);
     bool push_mark(std::string_view name); // names over max_mark_name bytes are refused
     bool push_clear();
+    // The producer's lines for prefetching (pipeline/warm_lines.hpp): the ring's indices (stay
+    // put) and the slot the next push fills (moves: add it again after each push).
+    void add_hot_lines(warm_lines& lines) const noexcept { lines.add(&ring_, sizeof ring_); }
+    void add_next_push_lines(warm_lines& lines) const noexcept {
+        lines.add(ring_.next_push_slot(), offsetof(event, ulaw) + telephony_frame_samples);
+    }
 
     // Consumer side: hands every queued event to `consume(const event&)`, in order.
     template <typename Consume> std::size_t consume(Consume&& consume) {

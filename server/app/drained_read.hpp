@@ -56,11 +56,13 @@ namespace callstream::server {
 
 struct drained_buffer : boost::asio::mutable_buffer {
     explicit drained_buffer(boost::asio::mutable_buffer b,
-                            const pipeline::warm_lines* warm = nullptr) noexcept
-        : mutable_buffer(b), warm(warm) {}
+                            const pipeline::warm_lines* warm = nullptr,
+                            const pipeline::warm_lines* also = nullptr) noexcept
+        : mutable_buffer(b), warm(warm), also(also) {}
     // Prefetched just before the recv (pipeline/warm_lines.hpp); null: nothing. Must outlive
     // the read.
     const pipeline::warm_lines* warm;
+    const pipeline::warm_lines* also;
 };
 
 // One per io_context (an Asio service): the epoll set that sees a watched socket's peer end.
@@ -93,13 +95,15 @@ class drained_reads {
         on_ = io != nullptr && peer_end_watch::of(*io).watch(socket.native_handle());
     }
 
-    // `warm`: the lines the handler will touch, prefetched before the recv (drained reads
-    // only); it must outlive the read.
+    // `warm`, `also`: the lines the handler will touch, prefetched before the recv (drained
+    // reads only); they must outlive the read.
     template <typename Stream, typename Handler>
     void async_read_some(Stream& stream, boost::asio::mutable_buffer room, Handler&& handler,
-                         const pipeline::warm_lines* warm = nullptr) {
+                         const pipeline::warm_lines* warm = nullptr,
+                         const pipeline::warm_lines* also = nullptr) {
         if (on_) {
-            stream.async_read_some(drained_buffer(room, warm), std::forward<Handler>(handler));
+            stream.async_read_some(drained_buffer(room, warm, also),
+                                   std::forward<Handler>(handler));
         } else {
             stream.async_read_some(room, std::forward<Handler>(handler));
         }
@@ -126,8 +130,12 @@ class reactive_socket_recv_op_base<callstream::server::drained_buffer> : public 
     static status do_perform(reactor_op* base) {
         auto* o = static_cast<reactive_socket_recv_op_base*>(base);
         const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
+        // Lands while the kernel copies the data in.
         if (o->buffer_.warm != nullptr) {
-            o->buffer_.warm->prefetch(); // lands while the kernel copies the data in
+            o->buffer_.warm->prefetch();
+        }
+        if (o->buffer_.also != nullptr) {
+            o->buffer_.also->prefetch();
         }
         if (!socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), o->buffer_.size(),
                                             o->flags_, stream, o->ec_, o->bytes_transferred_)) {

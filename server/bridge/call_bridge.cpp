@@ -104,6 +104,36 @@ void call_bridge::connect() {
         upstream_socket::create(executor_, std::move(target), service_->tls(), weak_from_this());
 }
 
+// The members, protocol and port an upstream message reaches (not the media session's: it may
+// run on another thread). The port's next slot moves: on_upstream_message adds it again.
+void call_bridge::add_hot_lines() {
+    if (!socket_) {
+        return;
+    }
+    auto& lines = socket_->receiver_lines();
+    lines.clear();
+    const auto span = [](const void* from, const void* to) {
+        return static_cast<std::size_t>(static_cast<const char*>(to) -
+                                        static_cast<const char*>(from));
+    };
+    lines.add(this, span(this, &call_));
+    lines.add(&port_, span(&port_, &pace_timer_));
+    lines.add(&pace_due_, sizeof pace_due_);
+    lines.add(&pending_audio_, sizeof pending_audio_);
+    lines.add(&released_any_, sizeof released_any_);
+    lines.add(&frames_to_upstream_, sizeof frames_to_upstream_ + sizeof frames_from_upstream_);
+    if (protocol_ && started_) {
+        protocol_->add_hot_lines(lines);
+    }
+    if (port_) {
+        lines.add(port_.get(), sizeof *port_);
+    }
+    lines.keep();
+    if (port_) {
+        port_->add_next_push_lines(lines);
+    }
+}
+
 // ---- from the media session -----------------------------------------------------------------
 
 void call_bridge::caller_start(call_metadata call, std::shared_ptr<pipeline::bridge_port> port,
@@ -285,6 +315,7 @@ void call_bridge::start_protocol() {
     }
     started_ = true;
     protocol_->on_start(call_, *this);
+    add_hot_lines();
     after_protocol();
 }
 
@@ -345,6 +376,11 @@ void call_bridge::on_upstream_message(bool text, std::string_view data) {
             {reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}, *this);
     }
     after_protocol();
+    if (port_ && socket_) {
+        auto& lines = socket_->receiver_lines();
+        lines.drop_per_frame();
+        port_->add_next_push_lines(lines);
+    }
 }
 
 void call_bridge::on_upstream_closed(std::string_view label, std::string detail) {

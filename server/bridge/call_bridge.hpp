@@ -143,6 +143,9 @@ class call_bridge final : public upstream_socket_events,
     void end_call(std::string reason);
     void play_fallback_prompt();
     void set_state(state s);
+    // What an upstream message reaches here, for the socket's prefetch
+    // (upstream_socket::receiver_lines; same thread only).
+    void add_hot_lines();
 
     std::shared_ptr<bridge_service> service_;
     const upstream_config& upstream_;

@@ -149,6 +149,13 @@ class twilio_protocol final : public upstream_protocol {
         bridge.send_text(twilio_wire::start(call_, next_sequence()));
     }
 
+    void add_hot_lines(pipeline::warm_lines& lines) const override {
+        lines.add(this, sizeof(upstream_protocol));
+        lines.add(&sid_field_, sizeof sid_field_ + sizeof msg_);
+        lines.add(sid_field_.data(), sid_field_.size());
+        lines.add(&started_, sizeof started_ + sizeof sequence_ + sizeof chunk_);
+    }
+
     void on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
                          bridge_actions& bridge) override {
         std::string out = bridge.take_buffer();

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/warm_lines.hpp"
 #include "server/bridge/upstream_config.hpp"
 
 namespace callstream::server::bridge {
@@ -118,6 +119,9 @@ class upstream_protocol {
     // and hands it over in order once this turns true (checked after every call into the
     // protocol).
     virtual bool ready() const { return true; }
+    // The members a message touches, for the socket's prefetch (pipeline/warm_lines.hpp);
+    // called once the protocol has started.
+    virtual void add_hot_lines(pipeline::warm_lines& /*lines*/) const {}
 
     // One caller media message: μ-law 8 kHz (Twilio sends 160 bytes), media timestamp in ms.
     virtual void on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,

@@ -220,6 +220,23 @@ class ws_client final : public upstream_socket,
     std::string take_buffer() override { return outbox_.take_spare(); }
 
     bool open() const noexcept override { return open_ && !done_ && !closing_; }
+    // The members a message reaches on its way in and a reply on its way out (not the
+    // resolver, the timer or the handshake's state).
+    void add_own_hot_lines() {
+        const auto span = [](const void* from, const void* to) {
+            return static_cast<std::size_t>(static_cast<const char*>(to) -
+                                            static_cast<const char*>(from));
+        };
+        warm_.add(&events_, sizeof events_);
+        warm_.add(&reader_, span(&reader_, &outbox_) + sizeof outbox_ + sizeof outbox_bytes_);
+        warm_.add(&inflight_[0], sizeof inflight_[0]);
+        warm_.add(&headers_[0], sizeof headers_[0]);
+        warm_.add(&buffers_[0], 2 * sizeof buffers_[0]);
+        warm_.add(&inflight_bytes_, span(&inflight_bytes_, &close_written_));
+        warm_.keep();
+    }
+
+    pipeline::warm_lines& receiver_lines() override { return receiver_lines_; }
     void set_events(std::weak_ptr<upstream_socket_events> events) override {
         events_ = std::move(events);
     }
@@ -249,6 +266,7 @@ class ws_client final : public upstream_socket,
         lowest.set_option(tcp::no_delay(true));
         if constexpr (std::is_same_v<Next, plain_socket>) {
             reads_.watch(lowest);
+            add_own_hot_lines();
         } else {
             SSL* ssl = stream_.native_handle();
             // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
@@ -374,11 +392,16 @@ class ws_client final : public upstream_socket,
         }
         // A plain socket reads into a drained_buffer: no recv that returns EAGAIN after a read
         // that emptied it (server/app/drained_read.hpp).
+        // Prefetched before the recv: this socket's members a message reaches, where its bytes
+        // land, and the receiver's lines (the call's bridge).
+        warm_.drop_per_frame();
+        warm_.add(rbuf_.data() + end_, 256);
         reads_.async_read_some(
             stream_, net::buffer(rbuf_.data() + end_, capacity_ - end_),
             [self = this->shared_from_this()](const beast::error_code& ec, std::size_t n) {
                 self->on_read(ec, n);
-            });
+            },
+            &warm_, &receiver_lines_);
     }
 
     void on_read(const beast::error_code& ec, std::size_t n) {
@@ -608,6 +631,10 @@ class ws_client final : public upstream_socket,
         deadline_.cancel();
         beast::close_socket(beast::get_lowest_layer(stream_));
     }
+
+    // Prefetched before each read (drained reads): ours, then per read; and the receiver's.
+    pipeline::warm_lines warm_;
+    pipeline::warm_lines receiver_lines_;
 
     Next stream_;
     net::any_io_executor executor_;

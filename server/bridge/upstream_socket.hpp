@@ -33,6 +33,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "pipeline/warm_lines.hpp"
+
 namespace callstream::server::bridge {
 
 class upstream_socket_events {
@@ -71,6 +73,10 @@ class upstream_socket {
     virtual bool open() const noexcept = 0;
     // Changes who receives events (pre-warm adoption); same thread.
     virtual void set_events(std::weak_ptr<upstream_socket_events> events) = 0;
+    // The lines the events receiver touches per message, which it fills in: prefetched with
+    // the socket's own before each read (pipeline/warm_lines.hpp). Owned by the socket, so a
+    // read still pending after the receiver is gone reads no freed list. Same thread.
+    virtual pipeline::warm_lines& receiver_lines() = 0;
     virtual boost::asio::any_io_executor executor() const = 0;
 };
 
