@@ -40,6 +40,11 @@ class warm_lines {
             lines_[count_++] = reinterpret_cast<const void*>(at);
         }
     }
+    // Every line of [from, to): the members of an object from one to (not including) another.
+    void add_range(const void* from, const void* to) noexcept {
+        add(from, static_cast<std::size_t>(static_cast<const char*>(to) -
+                                           static_cast<const char*>(from)));
+    }
     // What was added so far stays across drop_per_frame().
     void keep() noexcept { fixed_ = count_; }
     void drop_per_frame() noexcept { count_ = fixed_; }

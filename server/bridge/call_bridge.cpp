@@ -112,12 +112,8 @@ void call_bridge::add_hot_lines() {
     }
     auto& lines = socket_->receiver_lines();
     lines.clear();
-    const auto span = [](const void* from, const void* to) {
-        return static_cast<std::size_t>(static_cast<const char*>(to) -
-                                        static_cast<const char*>(from));
-    };
-    lines.add(this, span(this, &call_));
-    lines.add(&port_, span(&port_, &pace_timer_));
+    lines.add_range(this, &call_);
+    lines.add_range(&port_, &pace_timer_);
     lines.add(&pace_due_, sizeof pace_due_);
     lines.add(&pending_audio_, sizeof pending_audio_);
     lines.add(&released_any_, sizeof released_any_);

@@ -223,16 +223,12 @@ class ws_client final : public upstream_socket,
     // The members a message reaches on its way in and a reply on its way out (not the
     // resolver, the timer or the handshake's state).
     void add_own_hot_lines() {
-        const auto span = [](const void* from, const void* to) {
-            return static_cast<std::size_t>(static_cast<const char*>(to) -
-                                            static_cast<const char*>(from));
-        };
         warm_.add(&events_, sizeof events_);
-        warm_.add(&reader_, span(&reader_, &outbox_) + sizeof outbox_ + sizeof outbox_bytes_);
+        warm_.add_range(&reader_, &inflight_); // reader, read buffer, outbox
         warm_.add(&inflight_[0], sizeof inflight_[0]);
         warm_.add(&headers_[0], sizeof headers_[0]);
         warm_.add(&buffers_[0], 2 * sizeof buffers_[0]);
-        warm_.add(&inflight_bytes_, span(&inflight_bytes_, &close_written_));
+        warm_.add_range(&inflight_bytes_, &close_written_);
         warm_.keep();
     }
 

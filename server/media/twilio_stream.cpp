@@ -258,15 +258,12 @@ void twilio_stream::continue_start() {
 void twilio_stream::add_hot_lines() {
     auto& lines = transport_->hot_lines();
     lines.drop_per_frame();
-    const auto* self = reinterpret_cast<const char*>(this);
-    lines.add(self, static_cast<std::size_t>(reinterpret_cast<const char*>(&state_) - self) +
-                        sizeof state_);
+    lines.add_range(this, &state_ + 1);
     lines.add(&msg_, sizeof msg_);
     lines.add(&info_.stream_sid, sizeof info_.stream_sid);
     lines.add(info_.stream_sid.data(), info_.stream_sid.size());
     lines.add(&info_.receive_only, sizeof info_.receive_only);
-    lines.add(&pipeline_, static_cast<std::size_t>(reinterpret_cast<const char*>(&bridge_link_) -
-                                                   reinterpret_cast<const char*>(&pipeline_)));
+    lines.add_range(&pipeline_, &bridge_link_);
     lines.add(&tap_, sizeof tap_);
     lines.add(pipeline_.get(), sizeof *pipeline_);
     writer_.add_hot_lines(lines);

@@ -278,10 +278,8 @@ class websocket_transport final : public stream_transport,
 // The members a message reaches on its way in and its reply's way out (not the timers, which a
 // message does not touch), and the first outbox slots.
 template <typename Stream> void websocket_transport<Stream>::add_own_hot_lines() {
-    const auto* self = reinterpret_cast<const char*>(this);
-    warm_.add(self, static_cast<std::size_t>(reinterpret_cast<const char*>(&close_timer_) - self));
-    warm_.add(&reading_, static_cast<std::size_t>(reinterpret_cast<const char*>(&inflight_) -
-                                                  reinterpret_cast<const char*>(&reading_)));
+    warm_.add_range(this, &close_timer_);
+    warm_.add_range(&reading_, &inflight_);
     warm_.add(&inflight_[0], sizeof inflight_[0]);
     warm_.add(&headers_[0], sizeof headers_[0]);
     warm_.add(&buffers_[0], 2 * sizeof buffers_[0]);

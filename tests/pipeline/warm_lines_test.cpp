@@ -34,6 +34,14 @@ TEST(warm_lines, one_byte_or_an_empty_range_is_the_line_that_holds_it_and_null_i
     EXPECT_EQ(lines.line(1), at(192));
 }
 
+TEST(warm_lines, a_range_between_two_addresses_covers_the_first_and_stops_before_the_second) {
+    warm_lines lines;
+    lines.add_range(at(100), at(256)); // bytes 100..255: lines 64, 128, 192
+    ASSERT_EQ(lines.size(), 3U);
+    EXPECT_EQ(lines.line(0), at(64));
+    EXPECT_EQ(lines.line(2), at(192));
+}
+
 TEST(warm_lines, dropping_the_per_frame_part_keeps_what_was_added_before_keep) {
     warm_lines lines;
     lines.add(at(0), 128);
