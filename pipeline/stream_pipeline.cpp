@@ -556,7 +556,7 @@ void stream_pipeline::add_hot_lines(warm_lines& lines) const noexcept {
     }
     lines.add(&c.dsp_, sizeof c.dsp_ + sizeof c.worker_);
     lines.add(&c.outbound_, sizeof c.outbound_ + sizeof c.control_reserve_);
-    lines.add(&c.stopped_, 3);
+    lines.add_range(&c.stopped_, &c.stop_called_ + 1);
     lines.add(&c.frames_in_, 2 * sizeof c.frames_in_);
 }
 

@@ -122,7 +122,7 @@ void call_bridge::add_hot_lines() {
         protocol_->add_hot_lines(lines);
     }
     if (port_) {
-        lines.add(port_.get(), sizeof *port_);
+        port_->add_hot_lines(lines);
     }
     lines.keep();
     if (port_) {

@@ -151,9 +151,9 @@ class twilio_protocol final : public upstream_protocol {
 
     void add_hot_lines(pipeline::warm_lines& lines) const override {
         lines.add(this, sizeof(upstream_protocol));
-        lines.add(&sid_field_, sizeof sid_field_ + sizeof msg_);
+        lines.add_range(&sid_field_, &ignored_start_); // sid_field_ and msg_
         lines.add(sid_field_.data(), sid_field_.size());
-        lines.add(&started_, sizeof started_ + sizeof sequence_ + sizeof chunk_);
+        lines.add_range(&started_, &sid_field_); // started_, sequence_, chunk_
     }
 
     void on_caller_audio(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
