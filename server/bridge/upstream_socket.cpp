@@ -25,6 +25,7 @@
 #include "server/app/drained_read.hpp"
 #include "server/app/version.hpp"
 #include "server/app/write_batch.hpp"
+#include "server/app/write_now.hpp"
 #include "server/bridge/upstream_handshake.hpp"
 
 namespace callstream::server::bridge {
@@ -531,6 +532,13 @@ class ws_client final : public upstream_socket,
     // One gather write of every queued entry (up to max_batch_messages): [header, payload]
     // per message, masked in place (the strings are ours), a control frame as it is.
     void do_write() {
+        while (write_batch_now()) {
+        }
+    }
+
+    // Gathers and writes one batch: at once when the socket takes it all (write_now.hpp), else
+    // through the reactor. True when it was written at once and more is queued.
+    bool write_batch_now() {
         writing_ = true;
         std::size_t n = 0;
         std::size_t nb = 0;
@@ -556,9 +564,19 @@ class ws_client final : public upstream_socket,
             ++n;
             outbox_.pop_front();
         }
-        net::async_write(stream_, std::span<const net::const_buffer>(buffers_.data(), nb),
+        std::span<net::const_buffer> rest(buffers_.data(), nb);
+        // A close frame goes through the reactor: its completion may finish the socket,
+        // which is not done from inside a write.
+        if (!inflight_close_) {
+            rest = write_what_fits(stream_, rest);
+            if (rest.empty()) {
+                return written({});
+            }
+        }
+        net::async_write(stream_, std::span<const net::const_buffer>(rest.data(), rest.size()),
                          [self = this->shared_from_this()](const beast::error_code& ec,
                                                            std::size_t) { self->on_write(ec); });
+        return false;
     }
 
     static bool is_close_frame(const std::string& frame) {
@@ -567,10 +585,17 @@ class ws_client final : public upstream_socket,
     }
 
     void on_write(const beast::error_code& ec) {
+        if (written(ec)) {
+            do_write();
+        }
+    }
+
+    // The batch in flight is written (or failed): true when more is queued to write now.
+    bool written(const beast::error_code& ec) {
         writing_ = false;
         outbox_bytes_ -= inflight_bytes_;
         if (ec || done_) {
-            return; // the read side reports the broken connection
+            return false; // the read side reports the broken connection
         }
         if (inflight_close_) {
             close_written_ = true;
@@ -578,11 +603,9 @@ class ws_client final : public upstream_socket,
             if (close_received_) {
                 finish(); // the upstream's close came first (or it broke the protocol)
             }
-            return;
+            return false;
         }
-        if (!outbox_.empty()) {
-            do_write();
-        }
+        return !outbox_.empty();
     }
 
     // The connection is over: the socket is closed and the pending operations complete.

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "server/app/drained_read.hpp"
 #include "server/app/log.hpp"
 #include "server/app/write_batch.hpp"
+#include "server/app/write_now.hpp"
 #include "server/media/media_session_handle.hpp"
 #include "server/media/websocket_upgrade.hpp"
 
@@ -35,6 +37,9 @@ namespace callstream::server {
 namespace {
 
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+
+// The plain socket a WebSocket runs on: bound to its io_context's own executor type.
+using plain_socket = net::basic_stream_socket<net::ip::tcp, net::io_context::executor_type>;
 
 // What an outbox entry holds: a text message (framed at write time, header and payload
 // gathered), or a whole control frame already framed (pong, ping, close).
@@ -217,7 +222,10 @@ class websocket_transport final : public stream_transport,
     void on_idle_tick();
     void close_socket() { beast::close_socket(beast::get_lowest_layer(stream_)); }
     void do_write();
+    bool write_batch_now();
     void on_write(const beast::error_code& ec, std::size_t bytes);
+    // The batch in flight is written (or failed): true when more is queued to write now.
+    bool written(const beast::error_code& ec);
     void recycle(std::string&& s);
     void resize_read_buffer(std::size_t bytes);
     void add_own_hot_lines();
@@ -803,6 +811,16 @@ template <typename Stream> void websocket_transport<Stream>::on_idle_tick() {
 // One gather write of every queued entry (up to the batch bounds): [header, payload] per text
 // message, the bytes of a control frame as they are.
 template <typename Stream> void websocket_transport<Stream>::do_write() {
+    for (;;) {
+        if (!write_batch_now()) {
+            return;
+        }
+    }
+}
+
+// Gathers and writes one batch: at once when the socket takes it all (write_now.hpp), else
+// through the reactor. True when it was written at once and more is queued.
+template <typename Stream> bool websocket_transport<Stream>::write_batch_now() {
     writing_ = true;
     std::size_t n = 0;
     std::size_t nb = 0;
@@ -828,22 +846,38 @@ template <typename Stream> void websocket_transport<Stream>::do_write() {
         ++n;
         outbox_.pop_front();
     }
+    std::span<net::const_buffer> rest(buffers_.data(), nb);
+    // A close frame goes through the reactor: its completion drives the teardown,
+    // which is not done from inside a write.
+    if (!inflight_close_) {
+        rest = write_what_fits(stream_, rest);
+        if (rest.empty()) {
+            return written({});
+        }
+    }
     net::async_write(
-        stream_, std::span<const net::const_buffer>(buffers_.data(), nb),
+        stream_, std::span<const net::const_buffer>(rest.data(), rest.size()),
         [self = this->shared_from_this()](const beast::error_code& ec, std::size_t bytes) {
             self->on_write(ec, bytes);
         });
+    return false;
 }
 
 template <typename Stream>
 void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::size_t) {
+    if (written(ec)) {
+        do_write();
+    }
+}
+
+template <typename Stream> bool websocket_transport<Stream>::written(const beast::error_code& ec) {
     writing_ = false;
     outbox_bytes_ -= inflight_bytes_;
     if (ec) {
         // The read side sees the broken connection and ends the session.
         outbox_.clear();
         outbox_bytes_ = 0;
-        return;
+        return false;
     }
     frames_->bytes_out.fetch_add(inflight_text_bytes_, std::memory_order_relaxed);
     if (inflight_close_) {
@@ -852,13 +886,15 @@ void websocket_transport<Stream>::on_write(const beast::error_code& ec, std::siz
             send_fin();
         }
         continue_teardown();
-        return;
+        return false;
     }
     if (!outbox_.empty()) {
-        do_write();
-    } else if (close_after_flush_ && !closing_) {
+        return true;
+    }
+    if (close_after_flush_ && !closing_) {
         start_close(close_code::normal, close_after_flush_text_);
     }
+    return false;
 }
 
 template <typename Stream>
@@ -891,9 +927,6 @@ void websocket_transport<Stream>::post_to_pipeline(
         }
     });
 }
-
-// The plain socket a WebSocket runs on: bound to its io_context's own executor type.
-using plain_socket = net::basic_stream_socket<net::ip::tcp, net::io_context::executor_type>;
 
 } // namespace
 
