@@ -115,6 +115,55 @@ TEST(media_echo, speech_comes_back_byte_identical_through_dsp_workers) {
     expect_speech_echo({"--dsp-threads", "2"});
 }
 
+// A caller whose receive window is tiny and who reads only when its own sends would block,
+// while 400 s of audio are echoed (more than the kernel's buffers hold): the server's socket
+// fills, so some of its writes go out in parts, the rest of each through the reactor
+// (server/app/write_now.hpp; three such writes per run when this test was written). Every echo
+// must still arrive once, whole and in order.
+TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and_in_order) {
+    temp_dir dir;
+    const auto speech = make_speech_ulaw(dir, 5.0);
+    const std::size_t spoken = speech.size() / frame_bytes;
+    ASSERT_GE(spoken, 200U);
+    const std::size_t frames = 20000; // the speech, looped (more than the kernel buffers hold)
+    const auto frame = [&](std::size_t i) { return frame_of(speech, i % spoken); };
+    server_process server({"--outbox-bytes", "8388608"});
+    raw_socket caller(server.port(), 4096);
+    ASSERT_EQ(caller.upgrade(), 101);
+    const std::string sid = twilio::stream_sid(3);
+    ASSERT_TRUE(caller.send(make_frame(0x81, twilio::connected())));
+    ASSERT_TRUE(caller.send(make_frame(0x81, twilio::start(sid, "CA" + sid.substr(2), {}))));
+    std::vector<std::string> replies;
+    const auto read_one = [&] {
+        auto f = caller.read_frame();
+        ASSERT_TRUE(f) << "echo " << replies.size() << " missing";
+        ASSERT_EQ(f->opcode, 0x1) << f->payload;
+        replies.push_back(std::move(f->payload));
+    };
+    for (std::size_t i = 0; i < frames; ++i) {
+        while (!caller.writable(std::chrono::milliseconds(0))) {
+            read_one();
+            ASSERT_FALSE(::testing::Test::HasFatalFailure());
+        }
+        const int seq = static_cast<int>(i) + 3;
+        ASSERT_TRUE(caller.send(make_frame(
+            0x81, twilio::media(sid, seq, frame(i), seq - 2, static_cast<int>(i) * 20))));
+    }
+    while (replies.size() < frames) {
+        read_one();
+        ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    }
+    for (std::size_t i = 0; i < frames; ++i) {
+        const auto payload = media_payload(replies[i]);
+        ASSERT_TRUE(payload) << replies[i];
+        ASSERT_EQ(*payload, expected_echo(frame(i))) << "echo " << i;
+    }
+    ASSERT_TRUE(caller.send(make_frame(0x81, twilio::stop(sid, static_cast<int>(frames) + 3))));
+    const auto closed = caller.read_close();
+    ASSERT_TRUE(closed);
+    EXPECT_EQ(closed->close_code(), 1000);
+}
+
 TEST(media_echo, dtmf_mark_and_unknown_events_do_not_disturb_the_stream) {
     server_process server;
     started_stream stream(server.port(), 2);

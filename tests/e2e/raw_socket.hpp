@@ -87,10 +87,15 @@ inline std::string make_header_64(std::uint8_t b0, std::uint64_t length) {
 
 class raw_socket {
   public:
-    explicit raw_socket(std::uint16_t port) {
+    // `receive_buffer` (bytes, 0: the system's): SO_RCVBUF before connecting, so the window
+    // the server may fill is that small from the start.
+    explicit raw_socket(std::uint16_t port, int receive_buffer = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         if (fd_ < 0) {
             throw std::runtime_error("socket failed");
+        }
+        if (receive_buffer > 0) {
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
         }
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -122,6 +127,12 @@ class raw_socket {
             bytes.remove_prefix(static_cast<std::size_t>(n));
         }
         return true;
+    }
+
+    // True once the kernel send buffer has room (poll POLLOUT) within `wait`.
+    bool writable(std::chrono::milliseconds wait) {
+        pollfd p{fd_, POLLOUT, 0};
+        return ::poll(&p, 1, static_cast<int>(wait.count())) == 1 && (p.revents & POLLOUT) != 0;
     }
 
     // Sends a WebSocket upgrade for `path` and reads the response head; returns the status.
