@@ -811,10 +811,7 @@ template <typename Stream> void websocket_transport<Stream>::on_idle_tick() {
 // One gather write of every queued entry (up to the batch bounds): [header, payload] per text
 // message, the bytes of a control frame as they are.
 template <typename Stream> void websocket_transport<Stream>::do_write() {
-    for (;;) {
-        if (!write_batch_now()) {
-            return;
-        }
+    while (write_batch_now()) {
     }
 }
 
