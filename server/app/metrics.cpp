@@ -142,6 +142,10 @@ std::string metrics::render_prometheus() const {
            std::to_string(pipe.recording_items_dropped.load(std::memory_order_relaxed)) +
            "\ncallstream_frames_dropped_total{cause=\"inbound_full\"} " +
            std::to_string(pipe.inbound_dropped.load(std::memory_order_relaxed)) + "\n";
+    metric(out, "callstream_stream_writes_waited_total", "counter",
+           "Writes to a stream's socket that found its send buffer full and finished once the "
+           "peer read (a slow reader; nothing is lost until --outbox-bytes).",
+           writes_waited);
     metric(out, "callstream_recording_bytes_total", "counter", "Bytes written to recording files.",
            pipe.recording_bytes);
     metric(out, "callstream_recordings_started_total", "counter", "Recordings opened.",

@@ -58,6 +58,8 @@ struct metrics {
         0};                                               // the pipeline's outbound buffer was full
     std::atomic<std::uint64_t> frames_dropped_cleared{0}; // queued media discarded by a clear
     std::atomic<std::uint64_t> frames_dropped_closing{0}; // queued media abandoned at close
+    // A stream's write that found its socket's send buffer full and finished once it drained.
+    std::atomic<std::uint64_t> writes_waited{0};
     std::atomic<std::uint64_t> marks_out{0};
     std::atomic<std::uint64_t> clears_out{0};
     std::atomic<std::uint64_t> dtmf_in{0};

@@ -851,6 +851,9 @@ template <typename Stream> bool websocket_transport<Stream>::write_batch_now() {
         if (rest.empty()) {
             return written({});
         }
+        if constexpr (is_tcp_socket<Stream>::value) {
+            ctx_->stats.writes_waited.fetch_add(1, std::memory_order_relaxed);
+        }
     }
     net::async_write(
         stream_, std::span<const net::const_buffer>(rest.data(), rest.size()),

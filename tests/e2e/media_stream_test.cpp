@@ -118,8 +118,8 @@ TEST(media_echo, speech_comes_back_byte_identical_through_dsp_workers) {
 // A caller whose receive window is tiny and who reads only when its own sends would block,
 // while 400 s of audio are echoed (more than the kernel's buffers hold): the server's socket
 // fills, so some of its writes go out in parts, the rest of each through the reactor
-// (server/app/write_now.hpp; three such writes per run when this test was written). Every echo
-// must still arrive once, whole and in order.
+// (server/app/write_now.hpp; counted in callstream_stream_writes_waited_total). Every echo must
+// still arrive once, whole and in order.
 TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and_in_order) {
     temp_dir dir;
     const auto speech = make_speech_ulaw(dir, 5.0);
@@ -158,6 +158,10 @@ TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and
         ASSERT_TRUE(payload) << replies[i];
         ASSERT_EQ(*payload, expected_echo(frame(i))) << "echo " << i;
     }
+    const auto waited = metric_line(server.port(), "callstream_stream_writes_waited_total");
+    ASSERT_FALSE(waited.empty());
+    EXPECT_GT(std::stoul(waited.substr(waited.find(' ') + 1)), 0U)
+        << "no write found the socket full: the test did not reach the path it is for";
     ASSERT_TRUE(caller.send(make_frame(0x81, twilio::stop(sid, static_cast<int>(frames) + 3))));
     const auto closed = caller.read_close();
     ASSERT_TRUE(closed);
