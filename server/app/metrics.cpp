@@ -143,8 +143,8 @@ std::string metrics::render_prometheus() const {
            "\ncallstream_frames_dropped_total{cause=\"inbound_full\"} " +
            std::to_string(pipe.inbound_dropped.load(std::memory_order_relaxed)) + "\n";
     metric(out, "callstream_stream_writes_waited_total", "counter",
-           "Writes to a stream's socket that found its send buffer full and finished once the "
-           "peer read (a slow reader; nothing is lost until --outbox-bytes).",
+           "Writes to a stream's socket that it could not take at once (a slow reader, or a "
+           "peer gone); they finish through the reactor, messages queue up to --outbox-bytes.",
            writes_waited);
     metric(out, "callstream_recording_bytes_total", "counter", "Bytes written to recording files.",
            pipe.recording_bytes);

@@ -58,7 +58,7 @@ struct metrics {
         0};                                               // the pipeline's outbound buffer was full
     std::atomic<std::uint64_t> frames_dropped_cleared{0}; // queued media discarded by a clear
     std::atomic<std::uint64_t> frames_dropped_closing{0}; // queued media abandoned at close
-    // A stream's write that found its socket's send buffer full and finished once it drained.
+    // A stream's write its socket could not take at once (a slow reader, or a peer gone).
     std::atomic<std::uint64_t> writes_waited{0};
     std::atomic<std::uint64_t> marks_out{0};
     std::atomic<std::uint64_t> clears_out{0};
