@@ -12,7 +12,7 @@ constexpr std::size_t max_iov = 64; // as Asio's own gather writes (IOV_MAX is 1
 }
 
 std::size_t write_now(int fd, std::span<const boost::asio::const_buffer> buffers) noexcept {
-    std::array<iovec, max_iov> iov{};
+    std::array<iovec, max_iov> iov; // only the first n are set and read: no 1 KiB fill per write
     const std::size_t n = std::min(buffers.size(), max_iov);
     for (std::size_t i = 0; i < n; ++i) {
         iov[i].iov_base = const_cast<void*>(buffers[i].data()); // sendmsg does not write it
