@@ -1,4 +1,5 @@
 // Twilio Media Streams against the real binary: echo correctness, bad input, concurrency, TLS.
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -115,19 +116,27 @@ TEST(media_echo, speech_comes_back_byte_identical_through_dsp_workers) {
     expect_speech_echo({"--dsp-threads", "2"});
 }
 
-// A caller whose receive window is tiny and who reads only when its own sends would block,
-// while 400 s of audio are echoed (more than the kernel's buffers hold): the server's socket
-// fills, so some of its writes go out in parts, the rest of each through the reactor
-// (server/app/write_now.hpp; counted in callstream_stream_writes_waited_total). Every echo must
-// still arrive once, whole and in order.
+// A caller whose receive window is tiny sends all its audio before it reads a single echo: more
+// echoes than the server's socket can hold (a loopback socket's send buffer grows up to
+// tcp_wmem's maximum), so the server's writes find it full, go out in parts and finish through
+// the reactor (server/app/write_now.hpp; counted in callstream_stream_writes_waited_total).
+// Then it reads: every echo must arrive once, whole and in order.
 TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and_in_order) {
     temp_dir dir;
     const auto speech = make_speech_ulaw(dir, 5.0);
     const std::size_t spoken = speech.size() / frame_bytes;
     ASSERT_GE(spoken, 200U);
-    const std::size_t frames = 20000; // the speech, looped (more than the kernel buffers hold)
+    // The speech, looped: twice the largest send buffer in echoes (about 285 bytes each), and
+    // never less than 600 s of audio.
+    std::size_t send_buffer_max = 4 << 20;
+    {
+        std::ifstream wmem("/proc/sys/net/ipv4/tcp_wmem");
+        std::size_t low = 0, initial = 0;
+        wmem >> low >> initial >> send_buffer_max;
+    }
+    const std::size_t frames = std::max<std::size_t>(30000, 2 * send_buffer_max / 285);
     const auto frame = [&](std::size_t i) { return frame_of(speech, i % spoken); };
-    server_process server({"--outbox-bytes", "8388608"});
+    server_process server({"--outbox-bytes", std::to_string(4 * frames * 285)});
     raw_socket caller(server.port(), 4096);
     ASSERT_EQ(caller.upgrade(), 101);
     const std::string sid = twilio::stream_sid(3);
@@ -140,15 +149,22 @@ TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and
         ASSERT_EQ(f->opcode, 0x1) << f->payload;
         replies.push_back(std::move(f->payload));
     };
+    const auto writes_waited = [&] {
+        const auto line = metric_line(server.port(), "callstream_stream_writes_waited_total");
+        return line.empty() ? 0UL : std::stoul(line.substr(line.find(' ') + 1));
+    };
     for (std::size_t i = 0; i < frames; ++i) {
-        while (!caller.writable(std::chrono::milliseconds(0))) {
-            read_one();
-            ASSERT_FALSE(::testing::Test::HasFatalFailure());
-        }
         const int seq = static_cast<int>(i) + 3;
         ASSERT_TRUE(caller.send(make_frame(
             0x81, twilio::media(sid, seq, frame(i), seq - 2, static_cast<int>(i) * 20))));
     }
+    // The server reads on while its writes wait; by now its socket is full.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (writes_waited() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_GT(writes_waited(), 0U)
+        << "no write found the socket full: the test did not reach the path it is for";
     while (replies.size() < frames) {
         read_one();
         ASSERT_FALSE(::testing::Test::HasFatalFailure());
@@ -158,10 +174,6 @@ TEST(media_echo, echoes_written_in_parts_through_a_small_window_arrive_whole_and
         ASSERT_TRUE(payload) << replies[i];
         ASSERT_EQ(*payload, expected_echo(frame(i))) << "echo " << i;
     }
-    const auto waited = metric_line(server.port(), "callstream_stream_writes_waited_total");
-    ASSERT_FALSE(waited.empty());
-    EXPECT_GT(std::stoul(waited.substr(waited.find(' ') + 1)), 0U)
-        << "no write found the socket full: the test did not reach the path it is for";
     ASSERT_TRUE(caller.send(make_frame(0x81, twilio::stop(sid, static_cast<int>(frames) + 3))));
     const auto closed = caller.read_close();
     ASSERT_TRUE(closed);
