@@ -32,8 +32,15 @@ server_process::server_process(std::vector<std::string> args, std::vector<std::s
         throw std::runtime_error("mkstemp failed");
     }
     log_path_ = tmpl;
-    std::vector<std::string> argv_s{CALLSTREAM_BIN, "--host", "127.0.0.1", "--port", "0",
-                                    "--threads",    "2"};
+    // The server binary: this build's, or CALLSTREAM_TEST_SERVER_BIN (scripts/test runs the
+    // release build's end-to-end tests against the ThreadSanitizer build of the server, so the
+    // test clients need not be built under TSan too).
+    const char* other_bin = std::getenv("CALLSTREAM_TEST_SERVER_BIN");
+    const std::string bin = other_bin != nullptr && *other_bin != '\0' ? other_bin : CALLSTREAM_BIN;
+    if (::access(bin.c_str(), X_OK) != 0) {
+        throw std::runtime_error("no server binary to run at " + bin);
+    }
+    std::vector<std::string> argv_s{bin, "--host", "127.0.0.1", "--port", "0", "--threads", "2"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     // Extra flags for every server a test run starts (e.g. "--dsp-threads 2" for the
     // ThreadSanitizer run of the e2e cases): space-separated, appended last so they win.
