@@ -30,15 +30,12 @@
 #include <string_view>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
 
-#include <openssl/sha.h>
-
-#include "codec/base64.hpp"
 #include "codec/websocket_frame.hpp"
+#include "server/media/websocket_upgrade.hpp"
 
 namespace {
 
@@ -48,15 +45,6 @@ using namespace callstream;
 constexpr std::string_view media_prefix = R"({"event":"media")";
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 constexpr std::size_t max_request_bytes = 8 * 1024;
-
-std::string accept_key(std::string_view key) {
-    const std::string input = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    std::array<std::uint8_t, SHA_DIGEST_LENGTH> digest{};
-    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
-    std::string out(codec::base64_encoded_size(digest.size()), '\0');
-    codec::base64_encode(digest, out.data());
-    return out;
-}
 
 // The Sec-WebSocket-Key header's value in an HTTP request (case-insensitive name), or empty.
 std::string_view websocket_key(std::string_view request) {
@@ -135,7 +123,7 @@ class connection {
         }
         out_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Accept: " +
-               accept_key(key) + "\r\n\r\n";
+               server::websocket_accept_key(key) + "\r\n\r\n";
         upgraded_ = true;
         const std::size_t used = head_end + 4;
         std::memmove(in_.data(), in_.data() + used, end_ - used);

@@ -129,12 +129,6 @@ class raw_socket {
         return true;
     }
 
-    // True once the kernel send buffer has room (poll POLLOUT) within `wait`.
-    bool writable(std::chrono::milliseconds wait) {
-        pollfd p{fd_, POLLOUT, 0};
-        return ::poll(&p, 1, static_cast<int>(wait.count())) == 1 && (p.revents & POLLOUT) != 0;
-    }
-
     // Sends a WebSocket upgrade for `path` and reads the response head; returns the status.
     int upgrade(const std::string& path = "/media-stream") {
         send("GET " + path +
