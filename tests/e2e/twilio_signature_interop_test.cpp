@@ -85,7 +85,7 @@ for (const c of cases) {
   }
 }
 )";
-    const std::string node_path = std::string(CALLSTREAM_SOURCE_DIR) + "/build/npm/node_modules";
+    const std::string node_path = CALLSTREAM_SOURCE_DIR "/build/npm/node_modules";
     const std::string cmd = "NODE_PATH='" + node_path + "' node '" + (dir / "check.js").string() +
                             "' '" + (dir / "cases.json").string() + "' '" + token + "'";
     std::vector<std::string> lines;
