@@ -405,13 +405,7 @@ TEST(media_concurrency, fifty_streams_over_ws) {
 
 class tls_server : public ::testing::Test {
   protected:
-    void SetUp() override {
-        const std::string cmd =
-            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-            "-nodes -days 1 -subj /CN=localhost -keyout " +
-            dir_.file("key.pem") + " -out " + dir_.file("cert.pem") + " >/dev/null 2>&1";
-        ASSERT_EQ(run_command(cmd), 0);
-    }
+    void SetUp() override { ASSERT_TRUE(make_self_signed_cert(dir_)); }
     std::vector<std::string> tls_args() const {
         return {"--tls-cert", dir_.file("cert.pem"), "--tls-key", dir_.file("key.pem")};
     }

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/e2e/e2e_helpers.hpp"
+#include "tests/e2e/raw_media.hpp"
 #include "tests/e2e/raw_socket.hpp"
 #include "tests/support/server_process.hpp"
 
@@ -194,30 +195,6 @@ TEST(raw_protocol_early, upgrade_with_a_bad_version_or_key_is_refused) {
     }
     EXPECT_TRUE(metric_value(metrics_text(server.port()), "callstream_streams_active") == 0);
     EXPECT_EQ(http_request(server.port(), "GET", "/healthz").status, 200);
-}
-
-std::string media_frame(const std::string& sid, int sequence) {
-    std::vector<std::uint8_t> ulaw(e2e_frame_bytes, static_cast<std::uint8_t>(sequence));
-    return make_frame(fin | op_text,
-                      twilio::media(sid, sequence, ulaw, sequence - 1, (sequence - 2) * 20));
-}
-
-// Reads `n` media messages (skipping other frames); the sequence of their payload's first byte.
-std::vector<int> read_media(raw_socket& raw, int n) {
-    std::vector<int> firsts;
-    while (static_cast<int>(firsts.size()) < n) {
-        const auto f = raw.read_frame();
-        if (!f || f->opcode == 0x8) {
-            break;
-        }
-        if (f->opcode != op_text) {
-            continue;
-        }
-        if (const auto p = media_payload(f->payload); p && !p->empty()) {
-            firsts.push_back((*p)[0]);
-        }
-    }
-    return firsts;
 }
 
 // A client may send its first frames right behind the upgrade request, in the same segment

@@ -2,7 +2,8 @@
 // A raw TCP client for end-to-end tests that must send what no WebSocket library will: it does
 // the HTTP upgrade by hand, then writes frames byte by byte (masked or not, any header) and
 // reads the server's frames. Blocking POSIX sockets with receive timeouts, so a server that
-// never answers fails the test instead of hanging it. Test code only.
+// never answers fails the test instead of hanging it. Over TLS (wss://) too: each send() is one
+// TLS record, and send_tcp() writes bytes under the TLS layer (a forged record). Test code only.
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -13,11 +14,15 @@
 #include <netinet/tcp.h>
 #include <optional>
 #include <poll.h>
+#include <signal.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace callstream::testing {
 
@@ -89,7 +94,10 @@ class raw_socket {
   public:
     // `receive_buffer` (bytes, 0: the system's): SO_RCVBUF before connecting, so the window
     // the server may fill is that small from the start.
-    explicit raw_socket(std::uint16_t port, int receive_buffer = 0) {
+    enum class transport { tcp, tls };
+
+    explicit raw_socket(std::uint16_t port, int receive_buffer = 0,
+                        transport over = transport::tcp) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         if (fd_ < 0) {
             throw std::runtime_error("socket failed");
@@ -108,8 +116,13 @@ class raw_socket {
         }
         const int one = 1;
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (over == transport::tls) {
+            start_tls();
+        }
     }
     ~raw_socket() {
+        SSL_free(ssl_);
+        SSL_CTX_free(ssl_ctx_);
         if (fd_ >= 0) {
             ::close(fd_);
         }
@@ -117,8 +130,18 @@ class raw_socket {
     raw_socket(const raw_socket&) = delete;
     raw_socket& operator=(const raw_socket&) = delete;
 
-    // Writes everything; false if the server has closed the connection (EPIPE/ECONNRESET).
+    // Writes everything (over TLS: as one record, up to 16 KiB); false if the server has closed
+    // the connection (EPIPE/ECONNRESET).
     bool send(std::string_view bytes) {
+        if (ssl_ != nullptr) {
+            std::size_t n = 0;
+            return SSL_write_ex(ssl_, bytes.data(), bytes.size(), &n) == 1 && n == bytes.size();
+        }
+        return send_tcp(bytes);
+    }
+
+    // Writes bytes straight to the TCP connection, under any TLS.
+    bool send_tcp(std::string_view bytes) {
         while (!bytes.empty()) {
             const auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
             if (n <= 0) {
@@ -211,7 +234,7 @@ class raw_socket {
             if (r <= 0) {
                 continue;
             }
-            const auto n = ::recv(fd_, buf, sizeof(buf), 0);
+            const auto n = receive(buf, sizeof(buf));
             if (n <= 0) {
                 return true;
             }
@@ -219,8 +242,15 @@ class raw_socket {
         return false;
     }
 
-    // Closes our end (a FIN), as a real client does once it has seen the server's.
+    // Over TLS: the server ended the TLS stream with close_notify (seen by a read that ended).
+    bool saw_close_notify() const noexcept { return close_notify_; }
+
+    // Closes our end (a FIN; over TLS, close_notify first), as a real client does once it has
+    // seen the server's.
     void close() {
+        if (ssl_ != nullptr && fd_ >= 0) {
+            SSL_shutdown(ssl_);
+        }
         if (fd_ >= 0) {
             ::close(fd_);
             fd_ = -1;
@@ -244,10 +274,11 @@ class raw_socket {
                 return false;
             }
             pollfd pfd{fd_, POLLIN, 0};
-            if (::poll(&pfd, 1, static_cast<int>(remaining(deadline).count())) <= 0) {
+            if ((ssl_ == nullptr || SSL_pending(ssl_) == 0) &&
+                ::poll(&pfd, 1, static_cast<int>(remaining(deadline).count())) <= 0) {
                 continue;
             }
-            const auto r = ::recv(fd_, p, n, 0);
+            const auto r = receive(p, n);
             if (r <= 0) {
                 return false;
             }
@@ -257,8 +288,41 @@ class raw_socket {
         return true;
     }
 
+    // A TLS client session on the connected socket (any certificate; SNI localhost). A read
+    // that waits for the rest of a record is bounded by SO_RCVTIMEO.
+    void start_tls() {
+        ::signal(SIGPIPE, SIG_IGN); // OpenSSL writes with write(2): a reset peer must not kill us
+        const timeval limit{10, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+        ssl_ctx_ = SSL_CTX_new(TLS_client_method());
+        ssl_ = ssl_ctx_ != nullptr ? SSL_new(ssl_ctx_) : nullptr;
+        if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1 ||
+            SSL_set_tlsext_host_name(ssl_, "localhost") != 1 || SSL_connect(ssl_) != 1) {
+            throw std::runtime_error("TLS handshake failed");
+        }
+    }
+
+    // recv(2), or SSL_read over TLS: bytes read, 0 at the end (close_notify or EOF), -1 on error.
+    long receive(void* out, std::size_t n) {
+        if (ssl_ == nullptr) {
+            return static_cast<long>(::recv(fd_, out, n, 0));
+        }
+        ERR_clear_error(); // SSL_get_error reads the thread's error queue
+        std::size_t got = 0;
+        const int r = SSL_read_ex(ssl_, out, n, &got);
+        if (r == 1) {
+            return static_cast<long>(got);
+        }
+        const int why = SSL_get_error(ssl_, r);
+        close_notify_ = close_notify_ || why == SSL_ERROR_ZERO_RETURN;
+        return why == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+
     int fd_ = -1;
     std::string head_;
+    SSL_CTX* ssl_ctx_ = nullptr;
+    SSL* ssl_ = nullptr;
+    bool close_notify_ = false;
 };
 
 } // namespace callstream::testing

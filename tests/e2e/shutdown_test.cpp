@@ -140,19 +140,10 @@ std::string served_common_name(std::uint16_t port) {
     return cn;
 }
 
-void make_cert(const temp_dir& dir, const std::string& cn, const std::string& cert,
-               const std::string& key) {
-    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                            "-nodes -days 1 -subj /CN=" +
-                            cn + " -keyout " + dir.file(key) + " -out " + dir.file(cert) +
-                            " >/dev/null 2>&1";
-    ASSERT_EQ(run_command(cmd), 0);
-}
-
 TEST(reload, sighup_rereads_the_certificate_and_open_streams_keep_echoing) {
     temp_dir dir;
-    make_cert(dir, "first.callstream.test", "cert.pem", "key.pem");
-    make_cert(dir, "second.callstream.test", "cert2.pem", "key2.pem");
+    ASSERT_TRUE(make_self_signed_cert(dir, "first.callstream.test", "cert.pem", "key.pem"));
+    ASSERT_TRUE(make_self_signed_cert(dir, "second.callstream.test", "cert2.pem", "key2.pem"));
     server_process server({"--tls-cert", dir.file("cert.pem"), "--tls-key", dir.file("key.pem")});
     EXPECT_EQ(served_common_name(server.port()), "first.callstream.test");
     good_stream wss(server.port(), 1, true);
@@ -174,7 +165,7 @@ TEST(reload, sighup_rereads_the_certificate_and_open_streams_keep_echoing) {
 // A broken certificate on reload keeps the old one serving and logs why.
 TEST(reload, sighup_with_a_broken_certificate_keeps_the_old_one) {
     temp_dir dir;
-    make_cert(dir, "first.callstream.test", "cert.pem", "key.pem");
+    ASSERT_TRUE(make_self_signed_cert(dir, "first.callstream.test", "cert.pem", "key.pem"));
     server_process server({"--tls-cert", dir.file("cert.pem"), "--tls-key", dir.file("key.pem")});
     good_stream wss(server.port(), 1, true);
     ASSERT_TRUE(wss.echoes());

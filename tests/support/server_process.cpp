@@ -193,6 +193,14 @@ int run_command(const std::string& command) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool make_self_signed_cert(const temp_dir& dir, const std::string& cn, const std::string& cert,
+                           const std::string& key) {
+    return run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                       "-nodes -days 1 -subj /CN=" +
+                       cn + " -keyout " + dir.file(key) + " -out " + dir.file(cert) +
+                       " >/dev/null 2>&1") == 0;
+}
+
 std::vector<std::uint8_t> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

@@ -60,6 +60,11 @@ class temp_dir {
 
 // Runs a shell command; returns its exit status.
 int run_command(const std::string& command);
+// A self-signed P-256 certificate for `cn` and its key, written to `dir` (openssl req, valid for
+// a day); false when openssl fails.
+bool make_self_signed_cert(const temp_dir& dir, const std::string& cn = "localhost",
+                           const std::string& cert = "cert.pem",
+                           const std::string& key = "key.pem");
 std::vector<std::uint8_t> read_file(const std::string& path);
 std::string read_text_file(const std::string& path);
 bool have_program(const std::string& name);
