@@ -28,7 +28,7 @@
 // differs fails to compile here rather than behaving differently.
 //
 // Use: stream sockets only (TCP), one buffer, through drained_reads (which watches the socket
-// first). Over TLS the socket reads into the TLS engine's own buffer, with Asio's usual reads.
+// first). A media WebSocket over TLS reads its ciphertext this way too (tls_socket.hpp).
 // Calling thread: the socket's io_context thread. Ownership: the watch holds no reference to
 // the socket (closing the descriptor removes it from the watch's set). Errors: a watch that
 // cannot be set up (no epoll descriptor left) leaves drained_reads on ordinary buffers.
@@ -86,7 +86,7 @@ class peer_end_watch final : public boost::asio::execution_context::service {
 };
 
 // A socket's reads: into a drained_buffer once watch() has put the socket on its thread's
-// peer_end_watch, into the plain buffer otherwise (TLS, or a watch that could not be set up).
+// peer_end_watch, into the plain buffer otherwise (a watch that could not be set up).
 class drained_reads {
   public:
     // After the socket is connected (it has its descriptor), on its io_context's thread.

@@ -18,7 +18,7 @@
 //
 // Calling thread: the socket's own (no write of the socket's may be in flight).
 // Ownership: borrows the buffers for the call. Errors: none thrown; see above.
-// Plain TCP sockets only (a TLS stream encrypts through its own engine).
+// Plain TCP sockets only; tls_socket.hpp sends its records through write_now().
 
 #include <cstddef>
 #include <span>

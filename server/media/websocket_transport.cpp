@@ -28,6 +28,7 @@
 #include "codec/websocket_frame.hpp"
 #include "server/app/drained_read.hpp"
 #include "server/app/log.hpp"
+#include "server/app/tls_socket.hpp"
 #include "server/app/write_batch.hpp"
 #include "server/app/write_now.hpp"
 #include "server/media/media_session_handle.hpp"
@@ -39,7 +40,7 @@ namespace {
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
 // The plain socket a WebSocket runs on: bound to its io_context's own executor type.
-using plain_socket = net::basic_stream_socket<net::ip::tcp, net::io_context::executor_type>;
+using plain_socket = tls_socket::socket_type;
 
 // What an outbox entry holds: a text message (framed at write time, header and payload
 // gathered), or a whole control frame already framed (pong, ping, close).
@@ -129,22 +130,21 @@ class live_session_count {
     static inline std::atomic<int> live_{0};
 };
 
-template <typename Stream>
-constexpr bool is_tls_stream = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+template <typename Stream> constexpr bool is_tls_stream = std::is_same_v<Stream, tls_socket>;
 
 // Templated on the stream (plain socket or TLS) rather than type-erased: erasing it would put
 // a virtual call and a heap-allocated handler under every read and write; the handler above it
 // is erased instead (one virtual call per message, not per I/O operation).
 //
-// The socket and timers carry their executor's concrete type (io_context::executor_type for
-// plain WebSockets) rather than any_io_executor: every operation otherwise copies and destroys
+// The socket and timers carry their executor's concrete type (io_context::executor_type, ws
+// and wss) rather than any_io_executor: every operation otherwise copies and destroys
 // a type-erased executor (about 5 % of a frame's CPU in the profile, bench/README.md).
 //
 // RFC 6455 framing is callstream's own (codec/websocket_frame.hpp) rather than Beast's
 // websocket::stream: one read takes everything the socket holds and every complete frame in it
-// is handled before the next read, a read that empties a plain socket makes the next one wait
-// for epoll (no recv that returns EAGAIN, drained_read.hpp), and one gather write sends every
-// message queued meanwhile.
+// is handled before the next read, a read that empties the socket makes the next one wait for
+// epoll (no recv that returns EAGAIN, drained_read.hpp), and one gather write sends every
+// message queued meanwhile (over TLS: as one record, tls_socket.hpp).
 template <typename Stream>
 class websocket_transport final : public stream_transport,
                                   public media_session_handle,
@@ -244,7 +244,7 @@ class websocket_transport final : public stream_transport,
     std::size_t need_ = 0; // bytes the next frame needs in all (from the reader)
     codec::ws_frame_reader reader_;
     bool read_pending_ = false;
-    drained_reads reads_; // a plain socket's: no recv that returns EAGAIN (drained_read.hpp)
+    drained_reads reads_; // no recv that returns EAGAIN (drained_read.hpp)
 
     timer close_timer_;
     timer idle_timer_;
@@ -260,7 +260,6 @@ class websocket_transport final : public stream_transport,
     bool peer_closed_ = false;   // the peer's close frame was read
     bool peer_failed_ = false;   // the peer broke RFC 6455 (its frames are not read further)
     bool fin_sent_ = false;
-    bool shutdown_started_ = false;
     bool socket_done_ = false;
     bool close_after_flush_ = false;
     std::string close_after_flush_text_;
@@ -279,7 +278,7 @@ class websocket_transport final : public stream_transport,
     bool inflight_close_ = false;
     write_batch* writes_;   // this thread's end-of-pass writes (null: write at once)
     bool deferred_ = false; // in writes_, its flush to come
-    // Prefetched before each read (plain sockets): ours, then the handler's, then per read.
+    // Prefetched before each read: ours, then the handler's, then per read.
     pipeline::warm_lines warm_;
 };
 
@@ -331,9 +330,7 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
         co_return;
     }
     frames_ = &ctx_->stats.frames();
-    if constexpr (!is_tls_stream<Stream>) {
-        reads_.watch(stream_);
-    }
+    reads_.watch(stream_);
     add_own_hot_lines();
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
@@ -562,18 +559,7 @@ template <typename Stream> void websocket_transport<Stream>::continue_teardown()
         begin_ = end_ = 0; // nothing read from here on is handled
         need_ = 0;
         if (close_written_) {
-            if constexpr (is_tls_stream<Stream>) {
-                if (!shutdown_started_) {
-                    shutdown_started_ = true;
-                    stream_.async_shutdown(
-                        [self = this->shared_from_this()](const beast::error_code&) {
-                            self->finish_socket();
-                        });
-                }
-                return;
-            } else {
-                send_fin();
-            }
+            send_fin();
         }
     }
     do_read();
@@ -600,15 +586,23 @@ template <typename Stream> void websocket_transport<Stream>::scan_for_close_repl
     }
 }
 
-// Our FIN after the close handshake: the peer sees the end and closes its side, which the
-// teardown read waits for (so the socket never closes over unread bytes).
+// Our FIN (over TLS: our close_notify) after the close handshake: the peer sees the end and
+// closes its side, which the teardown read waits for (so the socket never closes over unread
+// bytes). Sent while that read is pending: a peer that waits for our end before its own (a TLS
+// client that answers close_notify) would otherwise wait for the close deadline.
 template <typename Stream> void websocket_transport<Stream>::send_fin() {
-    if constexpr (!is_tls_stream<Stream>) {
-        if (!fin_sent_) {
-            fin_sent_ = true;
-            beast::error_code ignored;
-            beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
+    if (fin_sent_) {
+        return;
+    }
+    fin_sent_ = true;
+    if constexpr (is_tls_stream<Stream>) {
+        stream_.close_notify();
+        if (!stream_.flush_now()) {
+            stream_.async_flush([self = this->shared_from_this()](const beast::error_code&) {});
         }
+    } else {
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
     }
 }
 
@@ -844,6 +838,25 @@ template <typename Stream> bool websocket_transport<Stream>::write_batch_now() {
         outbox_.pop_front();
     }
     std::span<net::const_buffer> rest(buffers_.data(), nb);
+    if constexpr (is_tls_stream<Stream>) {
+        // The whole batch becomes records at once; what the socket does not take at once
+        // goes through the reactor (a close frame always does, as below).
+        beast::error_code ec;
+        if (!stream_.encrypt(rest, ec)) {
+            close_socket(); // the read side sees the end and ends the session
+            return written(ec);
+        }
+        if (!inflight_close_) {
+            if (stream_.flush_now()) {
+                return written({});
+            }
+            ctx_->stats.writes_waited.fetch_add(1, std::memory_order_relaxed);
+        }
+        stream_.async_flush([self = this->shared_from_this()](const beast::error_code& ec) {
+            self->on_write(ec, 0);
+        });
+        return false;
+    }
     // A close frame goes through the reactor: its completion drives the teardown,
     // which is not done from inside a write.
     if (!inflight_close_) {
@@ -928,6 +941,26 @@ void websocket_transport<Stream>::post_to_pipeline(
     });
 }
 
+// A connection's socket rebound to a socket of the concrete executor type (no type-erased
+// executor per operation). Every connection the server accepts lives on an io_context; empty
+// otherwise, with `socket` left as it was.
+std::optional<plain_socket> on_own_executor(net::ip::tcp::socket& socket) {
+    const auto* ex = socket.get_executor().template target<net::io_context::executor_type>();
+    if (ex == nullptr) {
+        return std::nullopt;
+    }
+    beast::error_code ec;
+    const auto endpoint = socket.local_endpoint(ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    const auto fd = socket.release(ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    return plain_socket(ex->context(), endpoint.protocol(), fd);
+}
+
 } // namespace
 
 template <typename Stream>
@@ -938,31 +971,33 @@ net::awaitable<void> run_websocket_transport(Stream stream, beast::flat_buffer p
         // Plain WebSocket runs on the bare socket: tcp_stream's per-operation timer
         // bookkeeping is not needed once the session keeps its own deadlines.
         net::ip::tcp::socket socket = stream.release_socket();
-        // Every connection the server accepts lives on an io_context; rebind its descriptor to
-        // a socket of the concrete executor type (no type-erased executor per operation).
-        if (const auto* ex =
-                socket.get_executor().template target<net::io_context::executor_type>()) {
-            beast::error_code ec;
-            const auto endpoint = socket.local_endpoint(ec);
-            if (!ec) {
-                auto& ioc = ex->context();
-                const auto fd = socket.release(ec);
-                if (ec) {
-                    co_return; // the descriptor is still the old socket's: it closes it
-                }
-                auto session = std::make_shared<websocket_transport<plain_socket>>(
-                    plain_socket(ioc, endpoint.protocol(), fd), std::move(pending), std::move(ctx),
-                    std::move(handler));
-                co_await session->run(std::move(req));
-                co_return;
-            }
+        if (auto own = on_own_executor(socket)) {
+            auto session = std::make_shared<websocket_transport<plain_socket>>(
+                std::move(*own), std::move(pending), std::move(ctx), std::move(handler));
+            co_await session->run(std::move(req));
+            co_return;
         }
         auto session = std::make_shared<websocket_transport<net::ip::tcp::socket>>(
             std::move(socket), std::move(pending), std::move(ctx), std::move(handler));
         co_await session->run(std::move(req));
     } else {
-        auto session = std::make_shared<websocket_transport<Stream>>(
-            std::move(stream), std::move(pending), std::move(ctx), std::move(handler));
+        // wss: the TLS session goes on over the bare socket (server/app/tls_socket.hpp), and
+        // Asio's TLS stream, its buffers and its reference to the session end here.
+        std::optional<tls_socket> tls;
+        std::string why = "not on an io_context";
+        {
+            Stream handed_over = std::move(stream);
+            net::ip::tcp::socket socket = beast::get_lowest_layer(handed_over).release_socket();
+            if (auto own = on_own_executor(socket)) {
+                tls = tls_socket::adopt(handed_over.native_handle(), std::move(*own), why);
+            }
+        }
+        if (!tls) {
+            log(log_level::warn, "websocket_handshake_failed", {{"error", why}});
+            co_return;
+        }
+        auto session = std::make_shared<websocket_transport<tls_socket>>(
+            std::move(*tls), std::move(pending), std::move(ctx), std::move(handler));
         co_await session->run(std::move(req));
     }
 }

@@ -14,7 +14,7 @@
 // returns until reading ends (the read handler, do_read/on_read, runs on that), then by its
 // pending operations (write, timer and close handlers hold shared_ptrs).
 // Per frame: one read handler (no coroutine frame), the socket and timers on the concrete
-// io_context executor (plain ws), counters on this thread's metrics shard, payloads unmasked in
+// io_context executor (ws and wss), counters on this thread's metrics shard, payloads unmasked in
 // place in a 64 KiB read buffer, and an outbox ring that reuses its strings (no allocation in
 // the steady state).
 // Limits (from config): messages over --max-message-bytes are refused with 1009 (from the frame
@@ -23,7 +23,10 @@
 // with 1008; no bytes from the peer for --idle-timeout (after a ping at half of it) cuts the TCP
 // connection; the upgrade response, and a close handshake, that do not finish in
 // --handshake-timeout cut it too. A peer's close is echoed with its code; after our close
-// frame we send FIN and read until the peer's (TLS: close_notify) before closing the socket.
+// frame we send FIN (TLS: close_notify) and read until the peer's before closing the socket.
+// TLS: after the upgrade's request the session goes on over the bare socket through OpenSSL
+// directly (server/app/tls_socket.hpp); a record that fails authentication ends the stream as
+// a vanished peer would, and no other.
 // Backpressure: after each message the handler may hold reading (stream_handler::
 // reading_paused); the socket is then left unread, re-checked every 5 ms.
 // Errors: none escape; each ending is recorded as one close_reason and handed to on_closed.
@@ -42,7 +45,7 @@ namespace callstream::server {
 // Accepts the WebSocket upgrade in `req` on `stream` and runs `handler` over it until the
 // session ends. `pending` holds what the HTTP reader read past the request (the first frames,
 // if the client sent them before the 101). Instantiated for beast::tcp_stream and
-// beast::ssl_stream<beast::tcp_stream>.
+// beast::ssl_stream<beast::tcp_stream> (whose TLS session is taken over, see above).
 template <typename Stream>
 net::awaitable<void> run_websocket_transport(Stream stream, beast::flat_buffer pending,
                                              http_request req, std::shared_ptr<server_context> ctx,

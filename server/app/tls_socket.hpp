@@ -1,0 +1,209 @@
+#pragma once
+// A TLS connection carried on over the bare TCP socket once its handshake is done: a media
+// WebSocket over wss:// takes its session over from Asio's ssl::stream at the upgrade and reads
+// and writes it through OpenSSL directly.
+//
+// Why: Asio's ssl::stream runs every read and write through a state machine over a BIO pair
+// (ciphertext copied from the socket into Asio's buffer, into the pair, into SSL, and back),
+// under Beast's tcp_stream and flat_stream, with the recv that returns EAGAIN after every read
+// (drained_read.hpp); a wss frame cost 2.2x a ws frame (bench/README.md). Here a read is one
+// drained recv of ciphertext and an SSL_read of every complete record it completed; a write
+// encrypts its whole gather list (up to 16 KiB of plaintext a record) and sends the records with
+// one sendmsg (write_now.hpp), through the reactor only when the socket's send buffer is full.
+//
+// How: the SSL object gets a reference of ours (SSL_up_ref) and memory BIOs in place of Asio's
+// pair. The ciphertext the pair still held (a client that sent frames before the 101) moves to
+// the new read BIO, in order. Ciphertext Asio had taken from the socket but not yet put in the
+// pair (only possible when a client sent over 17 KiB before the 101, which RFC 6455 forbids) is
+// lost with the ssl::stream: the next record then fails authentication and the read completes
+// with that TLS error, so no bytes are silently dropped. Renegotiation is refused
+// (SSL_OP_NO_RENEGOTIATION); what OpenSSL writes while reading (alerts, a TLS 1.3 KeyUpdate
+// reply) goes out ahead of the next write's records, as RFC 8446 asks of a KeyUpdate reply.
+//
+// Calling thread: the socket's io_context thread, for every call and completion. At most one
+// read (or shutdown) and one write (or flush) in flight; the object must not move while one is.
+// Ownership: owns the socket and its reference to the SSL object.
+// Errors: a read completes with net::error::eof after the peer's close_notify,
+// net::ssl::error::stream_truncated when TCP ends without one, and the OpenSSL error (Asio's ssl
+// category) when a record fails; after a TLS failure every later read fails too. Socket errors
+// are passed on as they are.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/error_code.hpp>
+#include <openssl/ssl.h>
+
+#include "server/app/drained_read.hpp"
+
+namespace callstream::server {
+
+class tls_socket {
+  public:
+    using executor_type = boost::asio::io_context::executor_type;
+    using socket_type = boost::asio::basic_stream_socket<boost::asio::ip::tcp, executor_type>;
+    using next_layer_type = socket_type;
+    using error_code = boost::system::error_code;
+
+    // Takes over `ssl`, whose handshake is done (the caller keeps and frees its own reference),
+    // and `socket`, which carries it. Empty, with the reason in `why`, when OpenSSL cannot make
+    // the BIOs or Asio's engine still holds output not yet sent (neither happens in practice).
+    static std::optional<tls_socket> adopt(SSL* ssl, socket_type socket, std::string& why);
+
+    tls_socket(tls_socket&&) noexcept = default;
+    tls_socket& operator=(tls_socket&&) noexcept = default;
+    ~tls_socket() = default;
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    socket_type& next_layer() noexcept { return socket_; }
+    int native_handle() noexcept { return socket_.native_handle(); }
+
+    // Reads plaintext into `room` (a mutable_buffer, or a drained_buffer whose warm lines are
+    // prefetched before the recv): completes with what every complete record received so far
+    // holds, at least one byte unless it fails. Handler: void(error_code, std::size_t).
+    template <typename Buffer, typename Handler>
+    void async_read_some(const Buffer& room, Handler&& handler);
+
+    // AsyncWriteStream, for the upgrade response: encrypts all of `buffers` (at most 64) and
+    // completes once their records are sent. Handler: void(error_code, std::size_t).
+    template <typename ConstBufferSequence, typename Handler>
+    void async_write_some(const ConstBufferSequence& buffers, Handler&& handler);
+
+    // The hot path's write, in steps: encrypt() turns the whole gather list into records queued
+    // here; flush_now() sends what the socket takes at once (true: nothing is left queued);
+    // async_flush() sends the rest through the reactor. Handler: void(error_code).
+    // encrypt() fails (false, `ec` set) only when OpenSSL does (then nothing more is written).
+    bool encrypt(std::span<const boost::asio::const_buffer> buffers, error_code& ec);
+    bool flush_now() noexcept;
+    template <typename Handler> void async_flush(Handler&& handler);
+
+    // Queues our close_notify, for flush_now() and async_flush() to send (nothing after a TLS
+    // failure); reads go on until the peer's, which completes one with eof.
+    void close_notify();
+
+  private:
+    struct ssl_free {
+        void operator()(SSL* ssl) const noexcept { SSL_free(ssl); }
+    };
+    // One recv takes up to this much ciphertext: a full record and its header, and more.
+    static constexpr std::size_t cipher_in_bytes = 17 * 1024;
+
+    tls_socket(SSL* ssl, socket_type socket, BIO* rbio, BIO* wbio);
+
+    // SSL_read of every complete record received, into `room`; {error, 0} on a failure found
+    // before any data (one found after some is kept for the next call).
+    std::pair<error_code, std::size_t> decrypt(boost::asio::mutable_buffer room);
+    bool has_unread() const noexcept;
+    bool take_cipher(std::size_t bytes) noexcept; // the recv's bytes into the read BIO
+    void queue_output();                          // what OpenSSL wrote, onto cipher_out_
+    error_code fail() noexcept; // a fatal TLS error: its code, and no more SSL calls
+
+    template <typename Buffer, typename Handler> void read_socket(Buffer room, Handler&& handler);
+
+    socket_type socket_;
+    std::unique_ptr<SSL, ssl_free> ssl_;
+    BIO* rbio_; // owned by ssl_
+    BIO* wbio_; // owned by ssl_
+    std::unique_ptr<std::uint8_t[]> cipher_in_;
+    std::string cipher_out_;   // records to send; [sent_, size) not yet sent
+    std::size_t sent_ = 0;     // of cipher_out_
+    std::string plain_;        // a gather list coalesced into one record
+    error_code read_error_;    // found after data that was delivered: the next read's
+    bool failed_ = false;      // a fatal TLS error: no more SSL calls but SSL_free
+    bool ended_ = false;       // the peer's close_notify was read
+    bool maybe_unread_ = true; // records (or an error) may wait: the room was full, or adopted
+};
+
+template <typename Buffer, typename Handler>
+void tls_socket::async_read_some(const Buffer& room, Handler&& handler) {
+    // Records already received (the last read's room was full), or a failure found after the
+    // data already delivered: completed without reading the socket.
+    if (has_unread()) {
+        auto [ec, bytes] = decrypt(boost::asio::mutable_buffer(room));
+        if (ec || bytes > 0) {
+            boost::asio::post(socket_.get_executor(),
+                              [h = std::forward<Handler>(handler), ec, bytes]() mutable {
+                                  std::move(h)(ec, bytes);
+                              });
+            return;
+        }
+    }
+    read_socket(room, std::forward<Handler>(handler));
+}
+
+template <typename Buffer, typename Handler>
+void tls_socket::read_socket(Buffer room, Handler&& handler) {
+    const boost::asio::mutable_buffer in(cipher_in_.get(), cipher_in_bytes);
+    auto on_cipher = [this, room, h = std::forward<Handler>(handler)](const error_code& ec,
+                                                                      std::size_t bytes) mutable {
+        if (ec) {
+            std::move(h)(ec == boost::asio::error::eof
+                             ? error_code(boost::asio::ssl::error::stream_truncated)
+                             : ec,
+                         0);
+            return;
+        }
+        if (!take_cipher(bytes)) {
+            std::move(h)(error_code(boost::asio::error::no_memory), 0);
+            return;
+        }
+        auto [failure, plain] = decrypt(boost::asio::mutable_buffer(room));
+        if (!failure && plain == 0) {
+            read_socket(room, std::move(h)); // part of a record: the rest is still to come
+            return;
+        }
+        std::move(h)(failure, plain);
+    };
+    if constexpr (std::is_same_v<Buffer, drained_buffer>) {
+        socket_.async_read_some(drained_buffer(in, room.warm, room.also), std::move(on_cipher));
+    } else {
+        socket_.async_read_some(in, std::move(on_cipher));
+    }
+}
+
+template <typename ConstBufferSequence, typename Handler>
+void tls_socket::async_write_some(const ConstBufferSequence& buffers, Handler&& handler) {
+    std::array<boost::asio::const_buffer, 64> list;
+    std::size_t n = 0;
+    std::size_t bytes = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && n < list.size(); ++it) {
+        list[n] = boost::asio::const_buffer(*it);
+        bytes += list[n++].size();
+    }
+    error_code ec;
+    if (!encrypt(std::span(list.data(), n), ec)) {
+        boost::asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler),
+                                                   ec]() mutable { std::move(h)(ec, 0); });
+        return;
+    }
+    async_flush([h = std::forward<Handler>(handler), bytes](const error_code& ec) mutable {
+        std::move(h)(ec, ec ? 0 : bytes);
+    });
+}
+
+template <typename Handler> void tls_socket::async_flush(Handler&& handler) {
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(cipher_out_.data() + sent_, cipher_out_.size() - sent_),
+        [this, h = std::forward<Handler>(handler)](const error_code& ec, std::size_t) mutable {
+            cipher_out_.clear();
+            sent_ = 0;
+            std::move(h)(ec);
+        });
+}
+
+} // namespace callstream::server

@@ -1,0 +1,272 @@
+// tls_socket over a real loopback TCP connection, against Asio's own TLS client: the session it
+// takes over from an ssl::stream carries on both ways, records the client sent before the
+// handover are read after it, and every way a TLS stream ends (close_notify either side first,
+// TCP without close_notify, a forged record) ends a read with the right code.
+#include <array>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "server/app/tls_socket.hpp"
+
+namespace callstream::server {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using namespace std::chrono_literals;
+
+// A P-256 key and a self-signed certificate for it, in the server's context.
+void use_self_signed(net::ssl::context& ctx) {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    ASSERT_NE(key, nullptr);
+    X509* cert = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    ASSERT_GT(X509_sign(cert, key, EVP_sha256()), 0);
+    ASSERT_EQ(SSL_CTX_use_certificate(ctx.native_handle(), cert), 1);
+    ASSERT_EQ(SSL_CTX_use_PrivateKey(ctx.native_handle(), key), 1);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+// A handshaken TLS connection on one io_context: Asio's client, and the server's ssl::stream
+// until handover() gives its session to a tls_socket.
+class tls_connection : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        use_self_signed(server_ctx_);
+        // After the certificate: an SSL object copies its context's certificate when made.
+        server_stream_ = std::make_unique<net::ssl::stream<tls_socket::socket_type>>(
+            ioc_.get_executor(), server_ctx_);
+        client_ctx_.set_verify_mode(net::ssl::verify_none);
+        tcp::acceptor acceptor(ioc_, {net::ip::make_address("127.0.0.1"), 0});
+        client_.next_layer().connect(acceptor.local_endpoint());
+        // Each record goes out when written (Nagle would hold a second small one back).
+        client_.next_layer().set_option(tcp::no_delay(true));
+        acceptor.accept(server_stream_->next_layer());
+        bool client_done = false;
+        bool server_done = false;
+        client_.async_handshake(net::ssl::stream_base::client, [&](const error_code& ec) {
+            EXPECT_FALSE(ec) << ec.message();
+            client_done = true;
+        });
+        server_stream_->async_handshake(net::ssl::stream_base::server, [&](const error_code& ec) {
+            EXPECT_FALSE(ec) << ec.message();
+            server_done = true;
+        });
+        run_until([&] { return client_done && server_done; });
+    }
+
+    void handover() {
+        std::string why;
+        server_ = tls_socket::adopt(server_stream_->native_handle(),
+                                    std::move(server_stream_->next_layer()), why);
+        ASSERT_TRUE(server_) << why;
+        server_stream_.reset(); // Asio's engine and its reference to the session go
+    }
+
+    template <typename Done> void run_until(Done done) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            ioc_.run_for(10ms);
+        }
+        ioc_.restart();
+        ASSERT_TRUE(done()) << "timed out";
+    }
+
+    // One read of the server's: {error, bytes as text}.
+    std::pair<error_code, std::string> server_read() {
+        std::array<char, 64 * 1024> room{};
+        std::optional<std::pair<error_code, std::string>> got;
+        server_->async_read_some(net::buffer(room), [&](const error_code& ec, std::size_t n) {
+            got.emplace(ec, std::string(room.data(), n));
+        });
+        run_until([&] { return got.has_value(); });
+        return got.value_or(std::pair<error_code, std::string>{net::error::timed_out, {}});
+    }
+
+    // What the server reads until it holds `bytes` bytes (or fails).
+    std::string server_read_all(std::size_t bytes) {
+        std::string all;
+        while (all.size() < bytes) {
+            auto [ec, some] = server_read();
+            if (ec) {
+                ADD_FAILURE() << ec.message();
+                break;
+            }
+            all += some;
+        }
+        return all;
+    }
+
+    void client_write(const std::string& text) {
+        bool done = false;
+        net::async_write(client_, net::buffer(text), [&](const error_code& ec, std::size_t) {
+            EXPECT_FALSE(ec) << ec.message();
+            done = true;
+        });
+        run_until([&] { return done; });
+    }
+
+    std::string client_read(std::size_t bytes) {
+        std::string got(bytes, '\0');
+        bool done = false;
+        net::async_read(client_, net::buffer(got), [&](const error_code& ec, std::size_t) {
+            EXPECT_FALSE(ec) << ec.message();
+            done = true;
+        });
+        run_until([&] { return done; });
+        return got;
+    }
+
+    // Encrypts `parts` as one gather write and sends it at once (small writes fit the socket).
+    void server_write(const std::vector<std::string>& parts) {
+        std::vector<net::const_buffer> list;
+        for (const auto& p : parts) {
+            list.emplace_back(net::buffer(p));
+        }
+        error_code ec;
+        ASSERT_TRUE(server_->encrypt(list, ec)) << ec.message();
+        EXPECT_TRUE(server_->flush_now());
+    }
+
+    net::io_context ioc_;
+    net::ssl::context server_ctx_{net::ssl::context::tls_server};
+    net::ssl::context client_ctx_{net::ssl::context::tls_client};
+    net::ssl::stream<tcp::socket> client_{ioc_, client_ctx_};
+    std::unique_ptr<net::ssl::stream<tls_socket::socket_type>> server_stream_;
+    std::optional<tls_socket> server_;
+};
+
+TEST_F(tls_connection, carries_the_session_on_both_ways) {
+    handover();
+    client_write("hello from the caller");
+    EXPECT_EQ(server_read_all(21), "hello from the caller");
+
+    // A frame header and its payload go out together, in order.
+    server_write({std::string("\x81\x05"), "reply"});
+    EXPECT_EQ(client_read(7), "\x81\x05reply");
+}
+
+TEST_F(tls_connection, a_write_bigger_than_the_socket_takes_at_once_arrives_whole) {
+    handover();
+    // A small send buffer, so the socket cannot take it all however the kernel tunes it.
+    server_->next_layer().set_option(net::socket_base::send_buffer_size(64 * 1024));
+    std::string big(3 * 1024 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + i % 26);
+    }
+    std::vector<net::const_buffer> list{net::buffer(big), net::buffer("tail", 4)};
+    error_code ec;
+    ASSERT_TRUE(server_->encrypt(list, ec)) << ec.message();
+    ASSERT_FALSE(server_->flush_now());
+    bool flushed = false;
+    server_->async_flush([&](const error_code& e) {
+        EXPECT_FALSE(e) << e.message();
+        flushed = true;
+    });
+    EXPECT_EQ(client_read(big.size() + 4), big + "tail");
+    run_until([&] { return flushed; });
+}
+
+TEST_F(tls_connection, records_sent_before_the_handover_are_read_after_it) {
+    // Two records in one burst: the server's ssl::stream reads the first, and the second waits
+    // in Asio's BIO pair when the session changes hands.
+    client_write("GET");
+    client_write("frames sent before the 101");
+    std::array<char, 3> first{};
+    bool read = false;
+    net::async_read(*server_stream_, net::buffer(first), [&](const error_code& ec, std::size_t) {
+        EXPECT_FALSE(ec) << ec.message();
+        read = true;
+    });
+    run_until([&] { return read; });
+    EXPECT_EQ(std::string(first.data(), first.size()), "GET");
+    ASSERT_GT(BIO_ctrl_pending(SSL_get_rbio(server_stream_->native_handle())), 0U)
+        << "the second record was not left in the pair: the test shows nothing";
+    handover();
+    EXPECT_EQ(server_read_all(26), "frames sent before the 101");
+}
+
+TEST_F(tls_connection, the_peers_close_notify_is_the_end_of_the_stream_and_is_answered) {
+    handover();
+    bool client_shut = false;
+    client_.async_shutdown([&](const error_code& ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        client_shut = true;
+    });
+    EXPECT_EQ(server_read().first, net::error::eof);
+    EXPECT_EQ(server_read().first, net::error::eof); // and stays the end
+    server_->close_notify();
+    EXPECT_TRUE(server_->flush_now());
+    run_until([&] { return client_shut; }); // the client's shutdown waited for ours
+}
+
+TEST_F(tls_connection, our_close_notify_goes_out_while_a_read_waits_for_the_peers) {
+    handover();
+    std::array<char, 64> room{};
+    std::optional<error_code> server_end;
+    server_->async_read_some(net::buffer(room),
+                             [&](const error_code& ec, std::size_t) { server_end = ec; });
+    server_->close_notify();
+    EXPECT_TRUE(server_->flush_now());
+    std::array<char, 16> client_room{};
+    std::optional<error_code> client_end;
+    client_.async_read_some(net::buffer(client_room),
+                            [&](const error_code& ec, std::size_t) { client_end = ec; });
+    run_until([&] { return client_end.has_value(); });
+    EXPECT_EQ(*client_end, net::error::eof) << client_end->message();
+    EXPECT_FALSE(server_end.has_value()); // still waiting for the client's close_notify
+    client_.async_shutdown([](const error_code&) {});
+    run_until([&] { return server_end.has_value(); });
+    EXPECT_EQ(*server_end, net::error::eof) << server_end->message();
+}
+
+TEST_F(tls_connection, tcp_ending_without_close_notify_is_a_truncation) {
+    handover();
+    client_.next_layer().shutdown(tcp::socket::shutdown_send); // a FIN
+    EXPECT_EQ(server_read().first, net::ssl::error::stream_truncated);
+}
+
+TEST_F(tls_connection, a_forged_record_fails_the_read_and_every_later_use) {
+    handover();
+    client_write("genuine");
+    EXPECT_EQ(server_read_all(7), "genuine");
+    // An application-data record that was not made with the session's keys.
+    std::string forged = "\x17\x03\x03";
+    forged += static_cast<char>(0);
+    forged += static_cast<char>(40);
+    forged += std::string(40, 'x');
+    net::write(client_.next_layer(), net::buffer(forged));
+    const auto [ec, data] = server_read();
+    EXPECT_EQ(&ec.category(), &net::error::get_ssl_category()) << ec.message();
+    EXPECT_TRUE(data.empty());
+    EXPECT_TRUE(server_read().first); // no second try at a failed session
+    error_code write_ec;
+    const std::string text = "after";
+    const std::array<net::const_buffer, 1> list{net::buffer(text)};
+    EXPECT_FALSE(server_->encrypt(list, write_ec));
+    EXPECT_TRUE(write_ec);
+}
+
+} // namespace
+} // namespace callstream::server
