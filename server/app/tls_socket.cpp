@@ -19,22 +19,34 @@ namespace {
 constexpr std::size_t max_record_plaintext = 16 * 1024;
 } // namespace
 
+namespace {
+// A read BIO and a write BIO in memory; false (none made) when OpenSSL has no memory.
+bool make_memory_bios(BIO*& rbio, BIO*& wbio, std::string& why) {
+    rbio = BIO_new(BIO_s_mem());
+    wbio = BIO_new(BIO_s_mem());
+    if (rbio == nullptr || wbio == nullptr) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        why = "no memory for TLS buffers";
+        return false;
+    }
+    // An empty read BIO means "wait for more", not the end of the stream.
+    BIO_set_mem_eof_return(rbio, -1);
+    return true;
+}
+} // namespace
+
 std::optional<tls_socket> tls_socket::adopt(SSL* ssl, socket_type socket, std::string& why) {
     BIO* old_wbio = SSL_get_wbio(ssl);
     if (old_wbio != nullptr && BIO_wpending(old_wbio) > 0) {
         why = "TLS output not yet sent at the upgrade";
         return std::nullopt;
     }
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    if (rbio == nullptr || wbio == nullptr) {
-        BIO_free(rbio);
-        BIO_free(wbio);
-        why = "no memory for TLS buffers";
+    BIO* rbio = nullptr;
+    BIO* wbio = nullptr;
+    if (!make_memory_bios(rbio, wbio, why)) {
         return std::nullopt;
     }
-    // An empty read BIO means "wait for more", not the end of the stream.
-    BIO_set_mem_eof_return(rbio, -1);
     // Records the client sent before the 101 that SSL has not read yet, in order.
     if (BIO* old_rbio = SSL_get_rbio(ssl); old_rbio != nullptr) {
         std::array<char, 4096> chunk;
@@ -49,6 +61,36 @@ std::optional<tls_socket> tls_socket::adopt(SSL* ssl, socket_type socket, std::s
     SSL_set_bio(ssl, rbio, wbio); // frees Asio's end of the pair
     SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
     return tls_socket(ssl, std::move(socket), rbio, wbio);
+}
+
+std::optional<tls_socket> tls_socket::client(SSL_CTX* context, socket_type socket,
+                                             std::string& why) {
+    SSL* ssl = SSL_new(context);
+    BIO* rbio = nullptr;
+    BIO* wbio = nullptr;
+    if (ssl == nullptr || !make_memory_bios(rbio, wbio, why)) {
+        SSL_free(ssl);
+        why = "no memory for a TLS session";
+        return std::nullopt;
+    }
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_connect_state(ssl);
+    SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
+    return tls_socket(ssl, std::move(socket), rbio, wbio);
+}
+
+int tls_socket::advance_handshake(error_code& ec) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_.get());
+    queue_output(); // a flight to send, or the alert that tells the peer why we stop
+    if (r == 1) {
+        return 1;
+    }
+    if (SSL_get_error(ssl_.get(), r) == SSL_ERROR_WANT_READ) {
+        return 0;
+    }
+    ec = fail();
+    return -1;
 }
 
 tls_socket::tls_socket(SSL* ssl, socket_type socket, BIO* rbio, BIO* wbio)

@@ -1,7 +1,7 @@
 #pragma once
-// A TLS connection carried on over the bare TCP socket once its handshake is done: a media
-// WebSocket over wss:// takes its session over from Asio's ssl::stream at the upgrade and reads
-// and writes it through OpenSSL directly.
+// A TLS connection read and written through OpenSSL directly over the bare TCP socket: a media
+// WebSocket over wss:// takes its session over from Asio's ssl::stream at the upgrade; the
+// bridge's upstream over wss:// runs its client handshake here too (client()).
 //
 // Why: Asio's ssl::stream runs every read and write through a state machine over a BIO pair
 // (ciphertext copied from the socket into Asio's buffer, into the pair, into SSL, and back),
@@ -38,6 +38,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -63,6 +64,9 @@ class tls_socket {
     // and `socket`, which carries it. Empty, with the reason in `why`, when OpenSSL cannot make
     // the BIOs or Asio's engine still holds output not yet sent (neither happens in practice).
     static std::optional<tls_socket> adopt(SSL* ssl, socket_type socket, std::string& why);
+    // A client session from `context` (its verification settings, CA store and options) on
+    // `socket`, to connect and then run async_handshake(); empty when OpenSSL has no memory.
+    static std::optional<tls_socket> client(SSL_CTX* context, socket_type socket, std::string& why);
 
     tls_socket(tls_socket&&) noexcept = default;
     tls_socket& operator=(tls_socket&&) noexcept = default;
@@ -71,6 +75,17 @@ class tls_socket {
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     socket_type& next_layer() noexcept { return socket_; }
     int native_handle() noexcept { return socket_.native_handle(); }
+    // The session, for settings before the handshake (SNI, the host name to verify) and for
+    // its verify result after it. Owned here.
+    SSL* ssl() const noexcept { return ssl_.get(); }
+
+    // The client handshake (a session from client()), once the socket is connected.
+    // Token: any Asio completion token for void(error_code); a failed verification completes
+    // with OpenSSL's error ("certificate verify failed") and SSL_get_verify_result says why.
+    template <typename Token> auto async_handshake(Token&& token) {
+        return boost::asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler) { handshake_step(std::move(handler)); }, token);
+    }
 
     // Reads plaintext into `room` (a mutable_buffer, or a drained_buffer whose warm lines are
     // prefetched before the recv): completes with what every complete record received so far
@@ -108,11 +123,23 @@ class tls_socket {
     // before any data (one found after some is kept for the next call).
     std::pair<error_code, std::size_t> decrypt(boost::asio::mutable_buffer room);
     bool has_unread() const noexcept;
+    // A read's room: a drained_buffer or a mutable buffer sequence's first buffer (the HTTP
+    // reader of the upstream's handshake reads into one buffer at a time).
+    template <typename Buffer> static boost::asio::mutable_buffer first_buffer(const Buffer& b) {
+        if constexpr (std::is_convertible_v<const Buffer&, boost::asio::mutable_buffer>) {
+            return b;
+        } else {
+            return *boost::asio::buffer_sequence_begin(b);
+        }
+    }
     bool take_cipher(std::size_t bytes) noexcept; // the recv's bytes into the read BIO
     void queue_output();                          // what OpenSSL wrote, onto cipher_out_
     error_code fail() noexcept; // a fatal TLS error: its code, and no more SSL calls
 
     template <typename Buffer, typename Handler> void read_socket(Buffer room, Handler&& handler);
+    template <typename Handler> void handshake_step(Handler&& handler);
+    // SSL_do_handshake on what has arrived: 1 done, 0 wants more from the peer, -1 failed.
+    int advance_handshake(error_code& ec);
 
     socket_type socket_;
     std::unique_ptr<SSL, ssl_free> ssl_;
@@ -133,7 +160,7 @@ void tls_socket::async_read_some(const Buffer& room, Handler&& handler) {
     // Records already received (the last read's room was full), or a failure found after the
     // data already delivered: completed without reading the socket.
     if (has_unread()) {
-        auto [ec, bytes] = decrypt(boost::asio::mutable_buffer(room));
+        auto [ec, bytes] = decrypt(first_buffer(room));
         if (ec || bytes > 0) {
             boost::asio::post(socket_.get_executor(),
                               [h = std::forward<Handler>(handler), ec, bytes]() mutable {
@@ -161,7 +188,7 @@ void tls_socket::read_socket(Buffer room, Handler&& handler) {
             std::move(h)(error_code(boost::asio::error::no_memory), 0);
             return;
         }
-        auto [failure, plain] = decrypt(boost::asio::mutable_buffer(room));
+        auto [failure, plain] = decrypt(first_buffer(room));
         if (!failure && plain == 0) {
             read_socket(room, std::move(h)); // part of a record: the rest is still to come
             return;
@@ -173,6 +200,57 @@ void tls_socket::read_socket(Buffer room, Handler&& handler) {
     } else {
         socket_.async_read_some(in, std::move(on_cipher));
     }
+}
+
+template <typename Handler> void tls_socket::handshake_step(Handler&& handler) {
+    error_code ec;
+    const int state = advance_handshake(ec);
+    if (state < 0) {
+        // The alert that tells the peer why goes out before the failure is reported.
+        auto report = [h = std::forward<Handler>(handler), ec](const error_code&) mutable {
+            std::move(h)(ec);
+        };
+        if (cipher_out_.empty()) {
+            boost::asio::post(socket_.get_executor(),
+                              [r = std::move(report)]() mutable { std::move(r)(error_code()); });
+        } else {
+            async_flush(std::move(report));
+        }
+        return;
+    }
+    // What OpenSSL wrote goes out first (the last flight too, once the handshake is done).
+    auto sent = [this, done = state == 1,
+                 h = std::forward<Handler>(handler)](const error_code& ec) mutable {
+        if (ec || done) {
+            std::move(h)(ec);
+            return;
+        }
+        socket_.async_read_some(
+            boost::asio::mutable_buffer(cipher_in_.get(), cipher_in_bytes),
+            [this, h = std::move(h)](const error_code& ec, std::size_t bytes) mutable {
+                if (ec) {
+                    std::move(h)(ec == boost::asio::error::eof
+                                     ? error_code(boost::asio::ssl::error::stream_truncated)
+                                     : ec);
+                    return;
+                }
+                if (!take_cipher(bytes)) {
+                    std::move(h)(error_code(boost::asio::error::no_memory));
+                    return;
+                }
+                handshake_step(std::move(h));
+            });
+    };
+    if (cipher_out_.empty()) {
+        if (state == 1) {
+            boost::asio::post(socket_.get_executor(),
+                              [s = std::move(sent)]() mutable { std::move(s)(error_code()); });
+        } else {
+            sent(error_code()); // starts the read: completes later, not here
+        }
+        return;
+    }
+    async_flush(std::move(sent));
 }
 
 template <typename ConstBufferSequence, typename Handler>

@@ -17,12 +17,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <simdjson.h>
 
 #include "codec/websocket_frame.hpp"
 #include "server/app/drained_read.hpp"
+#include "server/app/tls_socket.hpp"
 #include "server/app/version.hpp"
 #include "server/app/write_batch.hpp"
 #include "server/app/write_now.hpp"
@@ -37,8 +37,9 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
-// The socket, its TLS stream and the deadline carry the io_context's concrete executor
-// type, not any_io_executor: every operation otherwise copies and destroys a type-erased
+// The socket, its TLS session (server/app/tls_socket.hpp: OpenSSL driven directly, as the
+// media WebSocket's) and the deadline carry the io_context's concrete executor type, not
+// any_io_executor: every operation otherwise copies and destroys a type-erased
 // executor, per frame and per call.
 using io_executor = net::io_context::executor_type;
 using plain_socket = net::basic_stream_socket<tcp, io_executor>;
@@ -261,11 +262,10 @@ class ws_client final : public upstream_socket,
             co_return;
         }
         lowest.set_option(tcp::no_delay(true));
-        if constexpr (std::is_same_v<Next, plain_socket>) {
-            reads_.watch(lowest);
-            add_own_hot_lines();
-        } else {
-            SSL* ssl = stream_.native_handle();
+        reads_.watch(lowest);
+        add_own_hot_lines();
+        if constexpr (std::is_same_v<Next, tls_socket>) {
+            SSL* ssl = stream_.ssl();
             // SNI names the host we asked for; RFC 6066 (3) allows no IP literal in it.
             beast::error_code not_ip;
             net::ip::make_address(where_.host, not_ip);
@@ -285,9 +285,8 @@ class ws_client final : public upstream_socket,
                 fail_connect("tls_failed", "cannot set the host name to verify");
                 co_return;
             }
-            stream_.set_verify_mode(net::ssl::verify_peer);
-            auto [tec] =
-                co_await stream_.async_handshake(net::ssl::stream_base::client, use_nothrow);
+            SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+            auto [tec] = co_await stream_.async_handshake(use_nothrow);
             if (tec) {
                 // "certificate verify failed" alone does not tell an untrusted issuer from a
                 // certificate for another host.
@@ -565,6 +564,23 @@ class ws_client final : public upstream_socket,
             outbox_.pop_front();
         }
         std::span<net::const_buffer> rest(buffers_.data(), nb);
+        if constexpr (std::is_same_v<Next, tls_socket>) {
+            // The batch becomes records at once; what the socket does not take goes through
+            // the reactor (a close frame always does, as below).
+            beast::error_code ec;
+            if (!stream_.encrypt(rest, ec)) {
+                report("upstream_lost", ec.message());
+                abort();
+                return written(ec);
+            }
+            if (!inflight_close_ && stream_.flush_now()) {
+                return written({});
+            }
+            stream_.async_flush([self = this->shared_from_this()](const beast::error_code& ec) {
+                self->on_write(ec);
+            });
+            return false;
+        }
         // A close frame goes through the reactor: its completion may finish the socket,
         // which is not done from inside a write.
         if (!inflight_close_) {
@@ -688,7 +704,7 @@ class ws_client final : public upstream_socket,
     bool peer_failed_ = false;    // it broke RFC 6455: nothing more is read
     bool done_ = false;
     bool timed_out_ = false;
-    drained_reads reads_; // a plain socket's: no recv that returns EAGAIN (drained_read.hpp)
+    drained_reads reads_; // no recv that returns EAGAIN (drained_read.hpp)
     bool reported_ = false;
 };
 
@@ -765,10 +781,18 @@ upstream_socket::create(net::any_io_executor executor, upstream_target target,
         return s;
     }
     if (where.tls) {
-        using tls_stream = beast::ssl_stream<plain_socket>;
-        auto s = std::make_shared<ws_client<tls_stream>>(
-            tls_stream(plain_socket(io->context()), *tls), executor, std::move(target),
-            std::move(where), std::move(events));
+        std::string why;
+        auto session = tls_socket::client(tls->native_handle(), plain_socket(io->context()), why);
+        if (!session) {
+            auto s = std::make_shared<ws_client<plain_socket>>(
+                plain_socket(io->context()), executor, std::move(target), where, events);
+            if (auto ev = events.lock()) {
+                ev->on_upstream_closed("tls_failed", why);
+            }
+            return s;
+        }
+        auto s = std::make_shared<ws_client<tls_socket>>(
+            std::move(*session), executor, std::move(target), std::move(where), std::move(events));
         s->start();
         return s;
     }

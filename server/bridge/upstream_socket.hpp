@@ -1,12 +1,13 @@
 #pragma once
-// One outbound WebSocket to an upstream application: ws:// or wss:// (OpenSSL, peer certificate
-// and host-name verification, SNI), request headers from configuration, an optional
-// subprotocol, a connect deadline covering DNS, TCP, TLS and the WebSocket handshake, a limit
-// on each message read, and a bounded write queue with one write in flight.
-// RFC 6455 framing is callstream's own (codec/websocket_frame.hpp, server frames read, client
-// frames masked with a fresh key each), the opening handshake server/bridge/upstream_handshake:
-// a read takes everything the socket holds and handles every frame in it; messages queued in
-// one pass of the event loop go out in one gather write at its end (server/app/write_batch.hpp).
+// One outbound WebSocket to an upstream application: ws:// or wss:// (OpenSSL driven directly,
+// server/app/tls_socket.hpp: peer certificate and host-name verification, SNI), request headers
+// from configuration, an optional subprotocol, a connect deadline covering DNS, TCP, TLS and the
+// WebSocket handshake, a limit on each message read, and a bounded write queue with one write in
+// flight. RFC 6455 framing is callstream's own (codec/websocket_frame.hpp, server frames read,
+// client frames masked with a fresh key each), the opening handshake
+// server/bridge/upstream_handshake: a read takes everything the socket holds and handles every
+// frame in it; messages queued in one pass of the event loop go out in one gather write at its end
+// (server/app/write_batch.hpp).
 //
 // Threading: everything runs on the executor given to create() (the call's network thread, an
 // io_context's executor: any other executor fails the socket at once with label bad_url);

@@ -1,7 +1,9 @@
 // tls_socket over a real loopback TCP connection, against Asio's own TLS client: the session it
 // takes over from an ssl::stream carries on both ways, records the client sent before the
 // handover are read after it, and every way a TLS stream ends (close_notify either side first,
-// TCP without close_notify, a forged record) ends a read with the right code.
+// TCP without close_notify, a forged record) ends a read with the right code. As a client
+// (the bridge's upstream), against Asio's TLS server: it verifies the server's certificate and
+// host name, and a failure reports OpenSSL's reason after alerting the server.
 #include <array>
 #include <chrono>
 #include <optional>
@@ -28,8 +30,9 @@ using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using namespace std::chrono_literals;
 
-// A P-256 key and a self-signed certificate for it, in the server's context.
-void use_self_signed(net::ssl::context& ctx) {
+// A P-256 key and a self-signed certificate for it, in the server's context, and trusted by
+// `trusting` when one is given.
+void use_self_signed(net::ssl::context& ctx, net::ssl::context* trusting = nullptr) {
     EVP_PKEY* key = EVP_EC_gen("P-256");
     ASSERT_NE(key, nullptr);
     X509* cert = X509_new();
@@ -44,8 +47,20 @@ void use_self_signed(net::ssl::context& ctx) {
     ASSERT_GT(X509_sign(cert, key, EVP_sha256()), 0);
     ASSERT_EQ(SSL_CTX_use_certificate(ctx.native_handle(), cert), 1);
     ASSERT_EQ(SSL_CTX_use_PrivateKey(ctx.native_handle(), key), 1);
+    if (trusting != nullptr) {
+        ASSERT_EQ(X509_STORE_add_cert(SSL_CTX_get_cert_store(trusting->native_handle()), cert), 1);
+    }
     X509_free(cert);
     EVP_PKEY_free(key);
+}
+
+template <typename Done> void run_until(net::io_context& ioc, Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        ioc.run_for(10ms);
+    }
+    ioc.restart();
+    ASSERT_TRUE(done()) << "timed out";
 }
 
 // A handshaken TLS connection on one io_context: Asio's client, and the server's ssl::stream
@@ -84,14 +99,7 @@ class tls_connection : public ::testing::Test {
         server_stream_.reset(); // Asio's engine and its reference to the session go
     }
 
-    template <typename Done> void run_until(Done done) {
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (!done() && std::chrono::steady_clock::now() < deadline) {
-            ioc_.run_for(10ms);
-        }
-        ioc_.restart();
-        ASSERT_TRUE(done()) << "timed out";
-    }
+    template <typename Done> void run_until(Done done) { server::run_until(ioc_, done); }
 
     // One read of the server's: {error, bytes as text}.
     std::pair<error_code, std::string> server_read() {
@@ -266,6 +274,105 @@ TEST_F(tls_connection, a_forged_record_fails_the_read_and_every_later_use) {
     const std::array<net::const_buffer, 1> list{net::buffer(text)};
     EXPECT_FALSE(server_->encrypt(list, write_ec));
     EXPECT_TRUE(write_ec);
+}
+
+// tls_socket as the client (the bridge's upstream over wss://) against Asio's TLS server.
+class tls_client_session : public ::testing::Test {
+  protected:
+    // Connects; `trusted`: the client's context trusts the server's certificate. `host`: the
+    // name the client verifies the certificate against (empty: none).
+    void connect(bool trusted, const char* host) {
+        use_self_signed(server_ctx_, trusted ? &client_ctx_ : nullptr);
+        client_ctx_.set_verify_mode(net::ssl::verify_peer);
+        server_ = std::make_unique<net::ssl::stream<tcp::socket>>(ioc_, server_ctx_);
+        tcp::acceptor acceptor(ioc_, {net::ip::make_address("127.0.0.1"), 0});
+        tls_socket::socket_type socket(ioc_.get_executor());
+        socket.connect(acceptor.local_endpoint());
+        acceptor.accept(server_->next_layer());
+        std::string why;
+        client_ = tls_socket::client(client_ctx_.native_handle(), std::move(socket), why);
+        ASSERT_TRUE(client_) << why;
+        if (host != nullptr) {
+            ASSERT_EQ(SSL_set1_host(client_->ssl(), host), 1);
+        }
+    }
+
+    // Both handshakes: {the client's result, the server's}.
+    std::pair<error_code, error_code> handshake() {
+        std::optional<error_code> client;
+        std::optional<error_code> server;
+        client_->async_handshake([&](const error_code& ec) { client = ec; });
+        server_->async_handshake(net::ssl::stream_base::server,
+                                 [&](const error_code& ec) { server = ec; });
+        run_until(ioc_, [&] { return client.has_value() && server.has_value(); });
+        return {client.value_or(net::error::timed_out), server.value_or(net::error::timed_out)};
+    }
+
+    net::io_context ioc_;
+    net::ssl::context server_ctx_{net::ssl::context::tls_server};
+    net::ssl::context client_ctx_{net::ssl::context::tls_client};
+    std::unique_ptr<net::ssl::stream<tcp::socket>> server_;
+    std::optional<tls_socket> client_;
+};
+
+TEST_F(tls_client_session, verifies_the_server_and_carries_data_both_ways) {
+    ASSERT_NO_FATAL_FAILURE(connect(true, "localhost"));
+    const auto [client, server] = handshake();
+    ASSERT_FALSE(client) << client.message();
+    ASSERT_FALSE(server) << server.message();
+    EXPECT_EQ(SSL_get_verify_result(client_->ssl()), X509_V_OK);
+
+    const std::string hello = "GET /bot HTTP/1.1";
+    const std::array<net::const_buffer, 1> list{net::buffer(hello)};
+    error_code ec;
+    ASSERT_TRUE(client_->encrypt(list, ec)) << ec.message();
+    EXPECT_TRUE(client_->flush_now());
+    std::string got(hello.size(), '\0');
+    bool read = false;
+    net::async_read(*server_, net::buffer(got), [&](const error_code& e, std::size_t) {
+        EXPECT_FALSE(e) << e.message();
+        read = true;
+    });
+    run_until(ioc_, [&] { return read; });
+    EXPECT_EQ(got, hello);
+
+    bool written = false;
+    net::async_write(*server_, net::buffer("HTTP/1.1 101", 12),
+                     [&](const error_code& e, std::size_t) {
+                         EXPECT_FALSE(e) << e.message();
+                         written = true;
+                     });
+    std::string reply;
+    while (reply.size() < 12) {
+        std::array<char, 64> room{};
+        std::optional<error_code> end;
+        client_->async_read_some(net::buffer(room), [&](const error_code& e, std::size_t n) {
+            end = e;
+            reply.append(room.data(), n);
+        });
+        run_until(ioc_, [&] { return end.has_value(); });
+        ASSERT_FALSE(*end) << end->message();
+    }
+    EXPECT_EQ(reply, "HTTP/1.1 101");
+    EXPECT_TRUE(written);
+}
+
+TEST_F(tls_client_session, an_untrusted_certificate_fails_with_the_reason_and_alerts_the_server) {
+    ASSERT_NO_FATAL_FAILURE(connect(false, "localhost"));
+    const auto [client, server] = handshake();
+    EXPECT_NE(client.message().find("certificate verify failed"), std::string::npos)
+        << client.message();
+    EXPECT_EQ(SSL_get_verify_result(client_->ssl()), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    // The alert went out before the failure was reported: the server knows why.
+    EXPECT_NE(server.message().find("alert"), std::string::npos) << server.message();
+}
+
+TEST_F(tls_client_session, a_certificate_for_another_host_fails_as_a_hostname_mismatch) {
+    ASSERT_NO_FATAL_FAILURE(connect(true, "bot.example.test"));
+    const auto [client, server] = handshake();
+    EXPECT_TRUE(client);
+    EXPECT_EQ(SSL_get_verify_result(client_->ssl()), X509_V_ERR_HOSTNAME_MISMATCH);
+    EXPECT_NE(server.message().find("alert"), std::string::npos) << server.message();
 }
 
 } // namespace
