@@ -106,9 +106,15 @@ bool tls_socket::has_unread() const noexcept {
                              BIO_ctrl_pending(rbio_) > 0);
 }
 
-bool tls_socket::take_cipher(std::size_t bytes) noexcept {
-    return bytes <= INT_MAX &&
-           BIO_write(rbio_, cipher_in_.get(), static_cast<int>(bytes)) == static_cast<int>(bytes);
+tls_socket::error_code tls_socket::take_cipher(const error_code& ec, std::size_t bytes) noexcept {
+    if (ec) {
+        return ec == net::error::eof ? error_code(net::ssl::error::stream_truncated) : ec;
+    }
+    if (bytes > INT_MAX ||
+        BIO_write(rbio_, cipher_in_.get(), static_cast<int>(bytes)) != static_cast<int>(bytes)) {
+        return net::error::no_memory;
+    }
+    return {};
 }
 
 tls_socket::error_code tls_socket::fail() noexcept {

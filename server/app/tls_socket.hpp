@@ -21,8 +21,8 @@
 // reply) goes out ahead of the next write's records, as RFC 8446 asks of a KeyUpdate reply.
 //
 // Calling thread: the socket's io_context thread, for every call and completion. At most one
-// read (or shutdown) and one write (or flush) in flight; the object must not move while one is.
-// Ownership: owns the socket and its reference to the SSL object.
+// read (or handshake) and one write (or flush) in flight; the object must not move while one is.
+// Ownership: owns the socket and its reference to the SSL object (adopted or made by client()).
 // Errors: a read completes with net::error::eof after the peer's close_notify,
 // net::ssl::error::stream_truncated when TCP ends without one, and the OpenSSL error (Asio's ssl
 // category) when a record fails; after a TLS failure every later read fails too. Socket errors
@@ -84,7 +84,7 @@ class tls_socket {
     // with OpenSSL's error ("certificate verify failed") and SSL_get_verify_result says why.
     template <typename Token> auto async_handshake(Token&& token) {
         return boost::asio::async_initiate<Token, void(error_code)>(
-            [this](auto handler) { handshake_step(std::move(handler)); }, token);
+            [this](auto handler) { this->handshake_step(std::move(handler)); }, token);
     }
 
     // Reads plaintext into `room` (a mutable_buffer, or a drained_buffer whose warm lines are
@@ -132,8 +132,10 @@ class tls_socket {
             return *boost::asio::buffer_sequence_begin(b);
         }
     }
-    bool take_cipher(std::size_t bytes) noexcept; // the recv's bytes into the read BIO
-    void queue_output();                          // what OpenSSL wrote, onto cipher_out_
+    // A ciphertext recv's completion: its bytes into the read BIO; the error to report, if any
+    // (TCP's end is a truncation: a TLS stream ends with close_notify).
+    error_code take_cipher(const error_code& ec, std::size_t bytes) noexcept;
+    void queue_output();        // what OpenSSL wrote, onto cipher_out_
     error_code fail() noexcept; // a fatal TLS error: its code, and no more SSL calls
 
     template <typename Buffer, typename Handler> void read_socket(Buffer room, Handler&& handler);
@@ -160,11 +162,12 @@ void tls_socket::async_read_some(const Buffer& room, Handler&& handler) {
     // Records already received (the last read's room was full), or a failure found after the
     // data already delivered: completed without reading the socket.
     if (has_unread()) {
-        auto [ec, bytes] = decrypt(first_buffer(room));
+        const auto [ec, bytes] = decrypt(first_buffer(room));
         if (ec || bytes > 0) {
+            // Named copies: clang before 16 cannot capture structured bindings.
             boost::asio::post(socket_.get_executor(),
-                              [h = std::forward<Handler>(handler), ec, bytes]() mutable {
-                                  std::move(h)(ec, bytes);
+                              [h = std::forward<Handler>(handler), e = ec, n = bytes]() mutable {
+                                  std::move(h)(e, n);
                               });
             return;
         }
@@ -177,15 +180,8 @@ void tls_socket::read_socket(Buffer room, Handler&& handler) {
     const boost::asio::mutable_buffer in(cipher_in_.get(), cipher_in_bytes);
     auto on_cipher = [this, room, h = std::forward<Handler>(handler)](const error_code& ec,
                                                                       std::size_t bytes) mutable {
-        if (ec) {
-            std::move(h)(ec == boost::asio::error::eof
-                             ? error_code(boost::asio::ssl::error::stream_truncated)
-                             : ec,
-                         0);
-            return;
-        }
-        if (!take_cipher(bytes)) {
-            std::move(h)(error_code(boost::asio::error::no_memory), 0);
+        if (const auto failed = take_cipher(ec, bytes)) {
+            std::move(h)(failed, 0);
             return;
         }
         auto [failure, plain] = decrypt(first_buffer(room));
@@ -228,14 +224,8 @@ template <typename Handler> void tls_socket::handshake_step(Handler&& handler) {
         socket_.async_read_some(
             boost::asio::mutable_buffer(cipher_in_.get(), cipher_in_bytes),
             [this, h = std::move(h)](const error_code& ec, std::size_t bytes) mutable {
-                if (ec) {
-                    std::move(h)(ec == boost::asio::error::eof
-                                     ? error_code(boost::asio::ssl::error::stream_truncated)
-                                     : ec);
-                    return;
-                }
-                if (!take_cipher(bytes)) {
-                    std::move(h)(error_code(boost::asio::error::no_memory));
+                if (const auto failed = take_cipher(ec, bytes)) {
+                    std::move(h)(failed);
                     return;
                 }
                 handshake_step(std::move(h));

@@ -768,28 +768,29 @@ upstream_socket::create(net::any_io_executor executor, upstream_target target,
     auto where = parse_ws_url(target.url);
     // Every network thread runs an io_context; the socket is bound to its concrete executor.
     const auto* io = executor.target<io_executor>();
-    if (!where.error.empty() || io == nullptr) {
-        // Startup validates URLs, so either is a programming error; still, fail the call only.
-        // A socket that never opens, on a context that never runs, stands in for the call.
-        static net::io_context dormant;
-        auto s = std::make_shared<ws_client<plain_socket>>(
-            plain_socket(io ? io->context() : dormant), executor, std::move(target), where, events);
+    // A socket that never opens stands in for a call whose upstream failed before connecting;
+    // the call hears `label` at once.
+    auto failed_at_once = [&](net::io_context& context, std::string_view label,
+                              std::string detail) -> std::shared_ptr<upstream_socket> {
+        auto s = std::make_shared<ws_client<plain_socket>>(plain_socket(context), executor,
+                                                           std::move(target), where, events);
         if (auto ev = events.lock()) {
-            ev->on_upstream_closed("bad_url",
-                                   io ? where.error : std::string("not an io_context executor"));
+            ev->on_upstream_closed(label, std::move(detail));
         }
         return s;
+    };
+    if (!where.error.empty() || io == nullptr) {
+        // Startup validates URLs, so either is a programming error; still, fail the call only
+        // (without an io_context, on one that never runs).
+        static net::io_context dormant;
+        return failed_at_once(io ? io->context() : dormant, "bad_url",
+                              io ? where.error : std::string("not an io_context executor"));
     }
     if (where.tls) {
         std::string why;
         auto session = tls_socket::client(tls->native_handle(), plain_socket(io->context()), why);
         if (!session) {
-            auto s = std::make_shared<ws_client<plain_socket>>(
-                plain_socket(io->context()), executor, std::move(target), where, events);
-            if (auto ev = events.lock()) {
-                ev->on_upstream_closed("tls_failed", why);
-            }
-            return s;
+            return failed_at_once(io->context(), "tls_failed", why);
         }
         auto s = std::make_shared<ws_client<tls_socket>>(
             std::move(*session), executor, std::move(target), std::move(where), std::move(events));
