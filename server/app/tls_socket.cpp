@@ -1,6 +1,5 @@
 #include "server/app/tls_socket.hpp"
 
-#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -170,14 +169,14 @@ std::pair<tls_socket::error_code, std::size_t> tls_socket::decrypt(net::mutable_
 }
 
 void tls_socket::queue_output() {
-    const std::size_t pending = BIO_ctrl_pending(wbio_);
-    if (pending == 0) {
-        return;
+    // Appended straight from the BIO's buffer, which is then emptied: one copy per record, no
+    // zero-filled room for BIO_read to overwrite.
+    char* records = nullptr;
+    const long bytes = BIO_get_mem_data(wbio_, &records);
+    if (bytes > 0) {
+        cipher_out_.append(records, static_cast<std::size_t>(bytes));
+        (void)BIO_reset(wbio_);
     }
-    const std::size_t at = cipher_out_.size();
-    cipher_out_.resize(at + pending);
-    const int n = BIO_read(wbio_, cipher_out_.data() + at, static_cast<int>(pending));
-    cipher_out_.resize(at + static_cast<std::size_t>(std::max(n, 0)));
 }
 
 bool tls_socket::encrypt(std::span<const net::const_buffer> buffers, error_code& ec) {
