@@ -1,6 +1,6 @@
 #include "server/app/tls_socket.hpp"
 
-#include <climits>
+#include <algorithm>
 #include <cstring>
 
 #include <boost/asio/error.hpp>
@@ -19,21 +19,93 @@ constexpr std::size_t max_record_plaintext = 16 * 1024;
 } // namespace
 
 namespace {
-// A read BIO and a write BIO in memory; false (none made) when OpenSSL has no memory.
-bool make_memory_bios(BIO*& rbio, BIO*& wbio, std::string& why) {
-    rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(BIO_s_mem());
+// The BIO type that reads and writes tls_socket's buffers (BIO_get_data: its cipher_buffers, or
+// null once the socket has let go of the session).
+template <typename Buffers> struct buffer_bio {
+    static int read(BIO* bio, char* out, int size) {
+        auto* io = static_cast<Buffers*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        if (io == nullptr || size <= 0) {
+            return io == nullptr ? -1 : 0;
+        }
+        const std::size_t n = std::min(io->in_end - io->in_at, static_cast<std::size_t>(size));
+        if (n == 0) {
+            BIO_set_retry_read(bio); // "wait for more", not the stream's end
+            return -1;
+        }
+        std::memcpy(out, io->in.get() + io->in_at, n);
+        io->in_at += n;
+        return static_cast<int>(n);
+    }
+
+    static int write(BIO* bio, const char* data, int size) {
+        auto* io = static_cast<Buffers*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        if (io == nullptr || size < 0) {
+            return -1;
+        }
+        io->out.append(data, static_cast<std::size_t>(size));
+        return size;
+    }
+
+    static long ctrl(BIO* bio, int cmd, long, void*) {
+        const auto* io = static_cast<const Buffers*>(BIO_get_data(bio));
+        switch (cmd) {
+        case BIO_CTRL_FLUSH:
+            return 1; // queued: the socket's next flush sends it
+        case BIO_CTRL_PENDING:
+            return io == nullptr ? 0 : static_cast<long>(io->in_end - io->in_at);
+        case BIO_CTRL_WPENDING:
+            return io == nullptr ? 0 : static_cast<long>(io->out.size());
+        default:
+            return 0; // no kTLS, no datagrams, no EOF of its own
+        }
+    }
+
+    static int create(BIO* bio) {
+        BIO_set_init(bio, 1);
+        return 1;
+    }
+
+    // Made once, never freed: every session of the process uses it.
+    static const BIO_METHOD* method() {
+        static BIO_METHOD* const made = [] {
+            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                         "callstream tls_socket buffers");
+            if (m != nullptr) {
+                BIO_meth_set_read(m, &read);
+                BIO_meth_set_write(m, &write);
+                BIO_meth_set_ctrl(m, &ctrl);
+                BIO_meth_set_create(m, &create);
+            }
+            return m;
+        }();
+        return made;
+    }
+};
+} // namespace
+
+void tls_socket::ssl_free::operator()(SSL* ssl) const noexcept {
+    BIO_set_data(SSL_get_rbio(ssl), nullptr);
+    BIO_set_data(SSL_get_wbio(ssl), nullptr);
+    SSL_free(ssl);
+}
+
+bool tls_socket::attach_bios(SSL* ssl, cipher_buffers& io, std::string& why) {
+    const BIO_METHOD* method = buffer_bio<cipher_buffers>::method();
+    BIO* rbio = method == nullptr ? nullptr : BIO_new(method);
+    BIO* wbio = method == nullptr ? nullptr : BIO_new(method);
     if (rbio == nullptr || wbio == nullptr) {
         BIO_free(rbio);
         BIO_free(wbio);
         why = "no memory for TLS buffers";
         return false;
     }
-    // An empty read BIO means "wait for more", not the end of the stream.
-    BIO_set_mem_eof_return(rbio, -1);
+    BIO_set_data(rbio, &io);
+    BIO_set_data(wbio, &io);
+    SSL_set_bio(ssl, rbio, wbio); // frees the BIOs set before (Asio's end of its pair)
     return true;
 }
-} // namespace
 
 std::optional<tls_socket> tls_socket::adopt(SSL* ssl, socket_type socket, std::string& why) {
     BIO* old_wbio = SSL_get_wbio(ssl);
@@ -41,41 +113,41 @@ std::optional<tls_socket> tls_socket::adopt(SSL* ssl, socket_type socket, std::s
         why = "TLS output not yet sent at the upgrade";
         return std::nullopt;
     }
-    BIO* rbio = nullptr;
-    BIO* wbio = nullptr;
-    if (!make_memory_bios(rbio, wbio, why)) {
-        return std::nullopt;
-    }
-    // Records the client sent before the 101 that SSL has not read yet, in order.
+    auto io = std::make_unique<cipher_buffers>();
+    io->in = std::make_unique_for_overwrite<std::uint8_t[]>(cipher_in_bytes);
+    // Records the client sent before the 101 that SSL has not read yet, in order (the pair
+    // holds at most 17 KiB, what our buffer takes).
     if (BIO* old_rbio = SSL_get_rbio(ssl); old_rbio != nullptr) {
-        std::array<char, 4096> chunk;
-        while (BIO_ctrl_pending(old_rbio) > 0) {
-            const int n = BIO_read(old_rbio, chunk.data(), static_cast<int>(chunk.size()));
-            if (n <= 0 || BIO_write(rbio, chunk.data(), n) != n) {
+        while (BIO_ctrl_pending(old_rbio) > 0 && io->in_end < cipher_in_bytes) {
+            const int n = BIO_read(old_rbio, io->in.get() + io->in_end,
+                                   static_cast<int>(cipher_in_bytes - io->in_end));
+            if (n <= 0) {
                 break;
             }
+            io->in_end += static_cast<std::size_t>(n);
         }
     }
+    if (!attach_bios(ssl, *io, why)) {
+        return std::nullopt;
+    }
     SSL_up_ref(ssl);
-    SSL_set_bio(ssl, rbio, wbio); // frees Asio's end of the pair
     SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
-    return tls_socket(ssl, std::move(socket), rbio, wbio);
+    return tls_socket(ssl, std::move(socket), std::move(io));
 }
 
 std::optional<tls_socket> tls_socket::client(SSL_CTX* context, socket_type socket,
                                              std::string& why) {
     SSL* ssl = SSL_new(context);
-    BIO* rbio = nullptr;
-    BIO* wbio = nullptr;
-    if (ssl == nullptr || !make_memory_bios(rbio, wbio, why)) {
+    auto io = std::make_unique<cipher_buffers>();
+    io->in = std::make_unique_for_overwrite<std::uint8_t[]>(cipher_in_bytes);
+    if (ssl == nullptr || !attach_bios(ssl, *io, why)) {
         SSL_free(ssl);
         why = "no memory for a TLS session";
         return std::nullopt;
     }
-    SSL_set_bio(ssl, rbio, wbio);
     SSL_set_connect_state(ssl);
     SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
-    return tls_socket(ssl, std::move(socket), rbio, wbio);
+    return tls_socket(ssl, std::move(socket), std::move(io));
 }
 
 int tls_socket::advance_handshake(error_code& ec) {
@@ -92,33 +164,42 @@ int tls_socket::advance_handshake(error_code& ec) {
     return -1;
 }
 
-tls_socket::tls_socket(SSL* ssl, socket_type socket, BIO* rbio, BIO* wbio)
-    : socket_(std::move(socket)), ssl_(ssl), rbio_(rbio), wbio_(wbio),
-      // Uninitialised on purpose: a connection's pages are touched only as far as reads go.
-      cipher_in_(std::make_unique_for_overwrite<std::uint8_t[]>(cipher_in_bytes)) {}
+// The receive buffer is uninitialised on purpose: a connection's pages are touched only as far
+// as reads go.
+tls_socket::tls_socket(SSL* ssl, socket_type socket, std::unique_ptr<cipher_buffers> io)
+    : socket_(std::move(socket)), ssl_(ssl), io_(std::move(io)) {}
+
+net::mutable_buffer tls_socket::cipher_room() noexcept {
+    if (io_->in_at > 0) {
+        // What OpenSSL has not read moves to the front (in practice nothing: a read stops only
+        // once every received byte is taken).
+        std::memmove(io_->in.get(), io_->in.get() + io_->in_at, io_->in_end - io_->in_at);
+        io_->in_end -= io_->in_at;
+        io_->in_at = 0;
+    }
+    return {io_->in.get() + io_->in_end, cipher_in_bytes - io_->in_end};
+}
 
 bool tls_socket::has_unread() const noexcept {
     if (read_error_ || failed_ || ended_) {
         return true; // the next read meets the same end at once
     }
-    return maybe_unread_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get()) == 1 ||
-                             BIO_ctrl_pending(rbio_) > 0);
+    return maybe_unread_ && (io_->unread() || SSL_pending(ssl_.get()) > 0);
 }
 
 tls_socket::error_code tls_socket::take_cipher(const error_code& ec, std::size_t bytes) noexcept {
     if (ec) {
         return ec == net::error::eof ? error_code(net::ssl::error::stream_truncated) : ec;
     }
-    if (bytes > INT_MAX ||
-        BIO_write(rbio_, cipher_in_.get(), static_cast<int>(bytes)) != static_cast<int>(bytes)) {
-        return net::error::no_memory;
-    }
+    io_->in_end += bytes; // the recv wrote into cipher_room()
     return {};
 }
 
 tls_socket::error_code tls_socket::fail() noexcept {
     failed_ = true;
-    const unsigned long e = ERR_get_error();
+    // The newest entry: this call's. (The hot path does not clear the thread's queue before
+    // every SSL call, so older entries may be another connection's.)
+    const unsigned long e = ERR_peek_last_error();
     ERR_clear_error();
     if (e != 0) {
         return {static_cast<int>(e), net::error::get_ssl_category()};
@@ -138,23 +219,24 @@ std::pair<tls_socket::error_code, std::size_t> tls_socket::decrypt(net::mutable_
     if (ended_) {
         return {net::error::eof, 0};
     }
-    // SSL_get_error reads the thread's error queue, which other connections' TLS on this
-    // thread may have left entries in.
-    ERR_clear_error();
     auto* out = static_cast<char*>(room.data());
     std::size_t total = 0;
-    while (total < room.size()) {
+    // Until the received bytes are used up: an SSL_read_ex on none would only fail with
+    // WANT_READ, through OpenSSL's error queue. (Plaintext left from a record bigger than the
+    // room is SSL_pending.)
+    while (total < room.size() && (io_->unread() || SSL_pending(ssl_.get()) > 0)) {
         std::size_t n = 0;
         const int r = SSL_read_ex(ssl_.get(), out + total, room.size() - total, &n);
         if (r == 1) {
             total += n;
             continue;
         }
-        const int why = SSL_get_error(ssl_.get(), r);
-        if (why == SSL_ERROR_WANT_READ) {
-            break;
+        // Told apart without SSL_get_error, which would misread an entry another connection
+        // left in this thread's error queue as this session's failure.
+        ended_ = (SSL_get_shutdown(ssl_.get()) & SSL_RECEIVED_SHUTDOWN) != 0;
+        if (!ended_ && SSL_want_read(ssl_.get())) {
+            break; // part of a record: the rest comes with the next recv
         }
-        ended_ = why == SSL_ERROR_ZERO_RETURN;
         const error_code ec = ended_ ? error_code(net::error::eof) : fail();
         if (total == 0) {
             return {ec, 0};
@@ -169,14 +251,14 @@ std::pair<tls_socket::error_code, std::size_t> tls_socket::decrypt(net::mutable_
 }
 
 void tls_socket::queue_output() {
-    // Appended straight from the BIO's buffer, which is then emptied: one copy per record, no
-    // zero-filled room for BIO_read to overwrite.
-    char* records = nullptr;
-    const long bytes = BIO_get_mem_data(wbio_, &records);
-    if (bytes > 0) {
-        cipher_out_.append(records, static_cast<std::size_t>(bytes));
-        (void)BIO_reset(wbio_);
+    // What OpenSSL wrote waits in its own string until here, since a flush may be sending from
+    // cipher_out_ while a read makes OpenSSL write (an alert, a KeyUpdate reply).
+    if (cipher_out_.empty()) {
+        cipher_out_.swap(io_->out); // no copy: the usual case, everything sent before
+    } else {
+        cipher_out_.append(io_->out);
     }
+    io_->out.clear();
 }
 
 bool tls_socket::encrypt(std::span<const net::const_buffer> buffers, error_code& ec) {
@@ -184,7 +266,6 @@ bool tls_socket::encrypt(std::span<const net::const_buffer> buffers, error_code&
         ec = net::ssl::error::stream_truncated;
         return false;
     }
-    ERR_clear_error();
     auto write_record = [&](const void* data, std::size_t size) {
         // Asio set partial writes: a big buffer may take several calls.
         const auto* at = static_cast<const char*>(data);

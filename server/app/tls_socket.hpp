@@ -11,9 +11,13 @@
 // encrypts its whole gather list (up to 16 KiB of plaintext a record) and sends the records with
 // one sendmsg (write_now.hpp), through the reactor only when the socket's send buffer is full.
 //
-// How: the SSL object gets a reference of ours (SSL_up_ref) and memory BIOs in place of Asio's
-// pair. The ciphertext the pair still held (a client that sent frames before the 101) moves to
-// the new read BIO, in order. Ciphertext Asio had taken from the socket but not yet put in the
+// How: the SSL object gets a reference of ours (SSL_up_ref) and two BIOs of ours in place of
+// Asio's pair: the read BIO hands OpenSSL the ciphertext a recv left in our buffer, the write BIO
+// appends records to the string the next flush sends. (OpenSSL's memory BIOs cost a copy and a
+// memset of their whole buffer per record, and an SSL_read that fails with WANT_READ after every
+// read; here a read stops when the received bytes are used up.) The ciphertext the pair still
+// held (a client that sent frames before the 101) moves to our buffer, in order.
+// Ciphertext Asio had taken from the socket but not yet put in the
 // pair (only possible when a client sent over 17 KiB before the 101, which RFC 6455 forbids) is
 // lost with the ssl::stream: the next record then fails authentication and the read completes
 // with that TLS error, so no bytes are silently dropped. Renegotiation is refused
@@ -111,13 +115,28 @@ class tls_socket {
     void close_notify();
 
   private:
+    // What the BIOs read from and write to. On the heap, so that the socket can move while
+    // OpenSSL's BIOs point here.
+    struct cipher_buffers {
+        std::unique_ptr<std::uint8_t[]> in; // received ciphertext, cipher_in_bytes long
+        std::size_t in_at = 0;              // the next byte OpenSSL reads
+        std::size_t in_end = 0;             // the end of what was received
+        std::string out;                    // records OpenSSL wrote since queue_output()
+        bool unread() const noexcept { return in_at < in_end; }
+    };
+    // Detaches our BIOs from the buffers before the reference is dropped: Asio's ssl::stream may
+    // hold the session a little longer.
     struct ssl_free {
-        void operator()(SSL* ssl) const noexcept { SSL_free(ssl); }
+        void operator()(SSL* ssl) const noexcept;
     };
     // One recv takes up to this much ciphertext: a full record and its header, and more.
     static constexpr std::size_t cipher_in_bytes = 17 * 1024;
 
-    tls_socket(SSL* ssl, socket_type socket, BIO* rbio, BIO* wbio);
+    tls_socket(SSL* ssl, socket_type socket, std::unique_ptr<cipher_buffers> io);
+    // Our read and write BIOs on `ssl`, over `io`; false when OpenSSL has no memory.
+    static bool attach_bios(SSL* ssl, cipher_buffers& io, std::string& why);
+    // Where the next recv puts ciphertext: after what OpenSSL has not read yet.
+    boost::asio::mutable_buffer cipher_room() noexcept;
 
     // SSL_read of every complete record received, into `room`; {error, 0} on a failure found
     // before any data (one found after some is kept for the next call).
@@ -132,10 +151,10 @@ class tls_socket {
             return *boost::asio::buffer_sequence_begin(b);
         }
     }
-    // A ciphertext recv's completion: its bytes into the read BIO; the error to report, if any
+    // A ciphertext recv's completion: its bytes for the read BIO; the error to report, if any
     // (TCP's end is a truncation: a TLS stream ends with close_notify).
     error_code take_cipher(const error_code& ec, std::size_t bytes) noexcept;
-    void queue_output();        // what OpenSSL wrote, onto cipher_out_
+    void queue_output();        // what OpenSSL wrote, onto cipher_out_ (moved when that is empty)
     error_code fail() noexcept; // a fatal TLS error: its code, and no more SSL calls
 
     template <typename Buffer, typename Handler> void read_socket(Buffer room, Handler&& handler);
@@ -145,9 +164,7 @@ class tls_socket {
 
     socket_type socket_;
     std::unique_ptr<SSL, ssl_free> ssl_;
-    BIO* rbio_; // owned by ssl_
-    BIO* wbio_; // owned by ssl_
-    std::unique_ptr<std::uint8_t[]> cipher_in_;
+    std::unique_ptr<cipher_buffers> io_;
     std::string cipher_out_;   // records to send; [sent_, size) not yet sent
     std::size_t sent_ = 0;     // of cipher_out_
     std::string plain_;        // a gather list coalesced into one record
@@ -177,7 +194,7 @@ void tls_socket::async_read_some(const Buffer& room, Handler&& handler) {
 
 template <typename Buffer, typename Handler>
 void tls_socket::read_socket(Buffer room, Handler&& handler) {
-    const boost::asio::mutable_buffer in(cipher_in_.get(), cipher_in_bytes);
+    const boost::asio::mutable_buffer in = cipher_room();
     auto on_cipher = [this, room, h = std::forward<Handler>(handler)](const error_code& ec,
                                                                       std::size_t bytes) mutable {
         if (const auto failed = take_cipher(ec, bytes)) {
@@ -221,15 +238,14 @@ template <typename Handler> void tls_socket::handshake_step(Handler&& handler) {
             std::move(h)(ec);
             return;
         }
-        socket_.async_read_some(
-            boost::asio::mutable_buffer(cipher_in_.get(), cipher_in_bytes),
-            [this, h = std::move(h)](const error_code& ec, std::size_t bytes) mutable {
-                if (const auto failed = take_cipher(ec, bytes)) {
-                    std::move(h)(failed);
-                    return;
-                }
-                handshake_step(std::move(h));
-            });
+        socket_.async_read_some(cipher_room(), [this, h = std::move(h)](const error_code& ec,
+                                                                        std::size_t bytes) mutable {
+            if (const auto failed = take_cipher(ec, bytes)) {
+                std::move(h)(failed);
+                return;
+            }
+            handshake_step(std::move(h));
+        });
     };
     if (cipher_out_.empty()) {
         if (state == 1) {

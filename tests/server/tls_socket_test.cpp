@@ -1,9 +1,10 @@
 // tls_socket over a real loopback TCP connection, against Asio's own TLS client: the session it
 // takes over from an ssl::stream carries on both ways, records the client sent before the
 // handover are read after it, and every way a TLS stream ends (close_notify either side first,
-// TCP without close_notify, a forged record) ends a read with the right code. As a client
-// (the bridge's upstream), against Asio's TLS server: it verifies the server's certificate and
-// host name, and a failure reports OpenSSL's reason after alerting the server.
+// TCP without close_notify, a forged record) ends a read with the right code, whatever other
+// sessions left in the thread's OpenSSL error queue. As a client (the bridge's upstream),
+// against Asio's TLS server: it verifies the server's certificate and host name, and a failure
+// reports OpenSSL's reason after alerting the server.
 #include <array>
 #include <chrono>
 #include <optional>
@@ -17,7 +18,9 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "server/app/tls_socket.hpp"
@@ -265,8 +268,14 @@ TEST_F(tls_connection, a_forged_record_fails_the_read_and_every_later_use) {
     forged += static_cast<char>(40);
     forged += std::string(40, 'x');
     net::write(client_.next_layer(), net::buffer(forged));
+    // An entry another session left in this thread's error queue is not reported as ours.
+    ERR_raise(ERR_LIB_SSL, SSL_R_UNEXPECTED_MESSAGE);
     const auto [ec, data] = server_read();
     EXPECT_EQ(&ec.category(), &net::error::get_ssl_category()) << ec.message();
+    EXPECT_EQ(ERR_GET_REASON(static_cast<unsigned long>(ec.value())),
+              SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC)
+        << ec.message();
+    EXPECT_EQ(ERR_peek_error(), 0UL); // and the queue is left empty
     EXPECT_TRUE(data.empty());
     EXPECT_TRUE(server_read().first); // no second try at a failed session
     error_code write_ec;
@@ -274,6 +283,25 @@ TEST_F(tls_connection, a_forged_record_fails_the_read_and_every_later_use) {
     const std::array<net::const_buffer, 1> list{net::buffer(text)};
     EXPECT_FALSE(server_->encrypt(list, write_ec));
     EXPECT_TRUE(write_ec);
+}
+
+TEST_F(tls_connection, errors_left_in_the_threads_queue_by_other_sessions_change_nothing) {
+    handover();
+    // What another connection's failed handshake on this network thread may leave behind:
+    // reads and writes (which do not clear the queue first) carry on, and the end is the end.
+    ERR_raise(ERR_LIB_SSL, SSL_R_UNEXPECTED_MESSAGE);
+    client_write("one");
+    client_write("two");
+    EXPECT_EQ(server_read_all(6), "onetwo");
+    server_write({std::string("reply")});
+    EXPECT_EQ(client_read(5), "reply");
+    bool client_shut = false;
+    client_.async_shutdown([&](const error_code&) { client_shut = true; });
+    EXPECT_EQ(server_read().first, net::error::eof);
+    ERR_clear_error();
+    server_->close_notify();
+    EXPECT_TRUE(server_->flush_now());
+    run_until([&] { return client_shut; });
 }
 
 // tls_socket as the client (the bridge's upstream over wss://) against Asio's TLS server.
