@@ -20,7 +20,8 @@ constexpr std::size_t max_record_plaintext = 16 * 1024;
 
 namespace {
 // The BIO type that reads and writes tls_socket's buffers (BIO_get_data: its cipher_buffers, or
-// null once the socket has let go of the session).
+// null once the socket has let go of the session). A template only so that it can name that
+// private type, which attach_bios passes in.
 template <typename Buffers> struct buffer_bio {
     static int read(BIO* bio, char* out, int size) {
         auto* io = static_cast<Buffers*>(BIO_get_data(bio));

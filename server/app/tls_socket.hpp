@@ -16,13 +16,13 @@
 // appends records to the string the next flush sends. (OpenSSL's memory BIOs cost a copy and a
 // memset of their whole buffer per record, and an SSL_read that fails with WANT_READ after every
 // read; here a read stops when the received bytes are used up.) The ciphertext the pair still
-// held (a client that sent frames before the 101) moves to our buffer, in order.
-// Ciphertext Asio had taken from the socket but not yet put in the
-// pair (only possible when a client sent over 17 KiB before the 101, which RFC 6455 forbids) is
-// lost with the ssl::stream: the next record then fails authentication and the read completes
-// with that TLS error, so no bytes are silently dropped. Renegotiation is refused
-// (SSL_OP_NO_RENEGOTIATION); what OpenSSL writes while reading (alerts, a TLS 1.3 KeyUpdate
-// reply) goes out ahead of the next write's records, as RFC 8446 asks of a KeyUpdate reply.
+// held (a client that sent frames before the 101) moves to our buffer, in order. Ciphertext Asio
+// had taken from the socket but not yet put in the pair (only possible when a client sent over
+// 17 KiB before the 101, which RFC 6455 forbids) is lost with the ssl::stream: the next record
+// then fails authentication and the read completes with that TLS error, so no bytes are
+// silently dropped. Renegotiation is refused (SSL_OP_NO_RENEGOTIATION); what OpenSSL writes
+// while reading (alerts, a TLS 1.3 KeyUpdate reply) goes out ahead of the next write's records,
+// as RFC 8446 asks of a KeyUpdate reply.
 //
 // Calling thread: the socket's io_context thread, for every call and completion. At most one
 // read (or handshake) and one write (or flush) in flight; the object must not move while one is.
