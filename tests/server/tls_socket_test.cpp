@@ -1,10 +1,10 @@
 // tls_socket over a real loopback TCP connection, against Asio's own TLS client: the session it
 // takes over from an ssl::stream carries on both ways, records the client sent before the
-// handover are read after it, and every way a TLS stream ends (close_notify either side first,
-// TCP without close_notify, a forged record) ends a read with the right code, whatever other
-// sessions left in the thread's OpenSSL error queue. As a client (the bridge's upstream),
-// against Asio's TLS server: it verifies the server's certificate and host name, and a failure
-// reports OpenSSL's reason after alerting the server.
+// handover are read after it, key updates either way carry on, and every way a TLS stream ends
+// (close_notify either side first, TCP without close_notify, a forged record) ends a read with
+// the right code, whatever other sessions left in the thread's OpenSSL error queue. As a client
+// (the bridge's upstream), against Asio's TLS server: it verifies the server's certificate and
+// host name, and a failure reports OpenSSL's reason after alerting the server.
 #include <array>
 #include <chrono>
 #include <optional>
@@ -283,6 +283,40 @@ TEST_F(tls_connection, a_forged_record_fails_the_read_and_every_later_use) {
     const std::array<net::const_buffer, 1> list{net::buffer(text)};
     EXPECT_FALSE(server_->encrypt(list, write_ec));
     EXPECT_TRUE(write_ec);
+}
+
+TEST_F(tls_connection, key_updates_either_way_keep_the_session_going) {
+    handover();
+    // Counts the KeyUpdate messages the client receives: the test shows something only if the
+    // server really sent them.
+    static int updates_received = 0;
+    updates_received = 0;
+    SSL_set_msg_callback(
+        client_.native_handle(),
+        [](int write_p, int, int content_type, const void* buf, std::size_t len, SSL*, void*) {
+            if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+                *static_cast<const unsigned char*>(buf) == SSL3_MT_KEY_UPDATE) {
+                ++updates_received;
+            }
+        });
+    // The client asks for new keys both ways (RFC 8446 4.6.3): its KeyUpdate goes out ahead of
+    // its next record, and the server's answering KeyUpdate must reach the client ahead of the
+    // first record under the server's new key, or the client cannot read it.
+    ASSERT_EQ(SSL_key_update(client_.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+    client_write("under the client's new key");
+    EXPECT_EQ(server_read_all(26), "under the client's new key");
+    server_write({std::string("under the server's new key")});
+    EXPECT_EQ(client_read(26), "under the server's new key");
+
+    // And the server asking: the client answers with its next write, which the server reads.
+    ASSERT_EQ(SSL_key_update(server_->ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+    server_write({std::string("asked")});
+    EXPECT_EQ(client_read(5), "asked");
+    client_write("answered");
+    EXPECT_EQ(server_read_all(8), "answered");
+    server_write({std::string("still")});
+    EXPECT_EQ(client_read(5), "still");
+    EXPECT_EQ(updates_received, 2); // the server's answer, then its own request
 }
 
 TEST_F(tls_connection, errors_left_in_the_threads_queue_by_other_sessions_change_nothing) {
