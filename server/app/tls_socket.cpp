@@ -205,8 +205,8 @@ tls_socket::error_code tls_socket::fail() noexcept {
     if (e != 0) {
         return {static_cast<int>(e), net::error::get_ssl_category()};
     }
-    // SSL_ERROR_SYSCALL with an empty queue: a memory BIO does not fail, so OpenSSL saw the
-    // stream end inside a record.
+    // A failure OpenSSL queued no reason for: our BIOs do not fail, so it saw the stream end
+    // inside a record.
     return net::ssl::error::stream_truncated;
 }
 
