@@ -16,9 +16,7 @@ namespace net = boost::asio;
 namespace {
 // A record's plaintext limit (RFC 8446 5.1): a gather list is coalesced up to it.
 constexpr std::size_t max_record_plaintext = 16 * 1024;
-} // namespace
 
-namespace {
 // The BIO type that reads and writes tls_socket's buffers (BIO_get_data: its cipher_buffers, or
 // null once the socket has let go of the session). A template only so that it can name that
 // private type, which attach_bios passes in.
