@@ -14,35 +14,24 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/field.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include "bench/load/proc_stats.hpp"
 #include "bench/load/twilio_messages.hpp"
 #include "codec/base64.hpp"
+#include "server/bridge/upstream_socket.hpp"
 
 namespace callstream::bench {
 namespace {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using time_point = clock_type::time_point;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-
-// Sockets bound to the concrete io_context executor: no type-erased any_io_executor copies per
-// operation (they showed in the generator's profile).
-using socket_type = net::basic_stream_socket<tcp, net::io_context::executor_type>;
-using plain_ws = websocket::stream<socket_type>;
-using tls_ws = websocket::stream<net::ssl::stream<socket_type>>;
 
 constexpr int slots_per_period = frame_ms; // 1 ms slots
 constexpr std::size_t ring_size = 256;     // frames remembered per stream: 5.12 s of echo delay
@@ -70,8 +59,8 @@ struct timeline {
 struct shared_setup {
     const load_config* config = nullptr;
     const audio_source* audio = nullptr;
-    tcp::endpoint endpoint;
-    net::ssl::context* ssl = nullptr;
+    std::string url;                        // ws://… or wss://…
+    std::shared_ptr<net::ssl::context> tls; // wss://: verifies the server (upstream_socket)
     timeline times;
     std::string account_sid;
 };
@@ -79,34 +68,22 @@ struct shared_setup {
 struct thread_stats {
     run_result r; // counters, histograms and per_stream; the window and /proc fields stay unset
     std::uint64_t outstanding = 0; // window frames sent and not yet echoed
-    int closed = 0;
 };
 
-plain_ws make_ws(net::io_context& ioc, net::ssl::context*) {
-    return plain_ws(ioc);
-}
-tls_ws make_ws_tls(net::io_context& ioc, net::ssl::context* ssl) {
-    return tls_ws(ioc, *ssl);
-}
-
-template <class Ws> Ws create(net::io_context& ioc, net::ssl::context* ssl) {
-    if constexpr (std::is_same_v<Ws, tls_ws>) {
-        return make_ws_tls(ioc, ssl);
-    } else {
-        return make_ws(ioc, ssl);
-    }
-}
-
-// One simulated call. Owned by its load_thread; every handler runs on that thread.
-template <class Ws> class load_stream {
+// One simulated call over callstream's own WebSocket client (server/bridge/upstream_socket.hpp:
+// RFC 6455 framing of its own, drained reads, writes straight on the descriptor, TLS through
+// OpenSSL directly), so the generator costs about what the servers it drives do and its CPU,
+// not theirs, bounds fewer runs. Owned by its load_thread (shared, as the socket reports to a
+// weak_ptr); every handler runs on that thread.
+class load_stream final : public server::bridge::upstream_socket_events,
+                          public std::enable_shared_from_this<load_stream> {
   public:
     load_stream(net::io_context& ioc, const shared_setup& setup, thread_stats& stats, int index,
                 std::mt19937_64& rng)
-        : setup_(setup), stats_(stats), ws_(create<Ws>(ioc, setup.ssl)),
+        : ioc_(ioc), setup_(setup), stats_(stats),
           index_(index), call_{setup.account_sid, make_sid("CA", rng), make_sid("MZ", rng)},
           media_(call_.stream_sid) {
         audio_offset_ = static_cast<std::size_t>(rng() % setup.audio->frame_count());
-        rbuf_.reserve(4096);
     }
 
     int index() const { return index_; }
@@ -118,49 +95,92 @@ template <class Ws> class load_stream {
         out.failed = state_ == state::failed;
         return out;
     }
-    bool active() const { return state_ == state::active; }
-    bool finished() const { return state_ == state::finished || state_ == state::failed; }
+    // Done: failed, closed by the server, or closed by us and the socket gone (its close
+    // handshake over, or abandoned at its deadline).
+    bool finished() const {
+        return state_ == state::finished || state_ == state::failed ||
+               (state_ == state::closing && closed_socket_.expired());
+    }
 
     void connect() {
         state_ = state::connecting;
-        beast::get_lowest_layer(ws_).async_connect(
-            setup_.endpoint, [this](beast::error_code ec) { on_connect(ec); });
+        server::bridge::upstream_target target;
+        target.url = setup_.url;
+        target.connect_timeout = std::chrono::seconds(10);
+        target.max_message_bytes = 64 * 1024;
+        target.write_at_once = true; // sent_at is when the frame is written
+        socket_ = server::bridge::upstream_socket::create(ioc_.get_executor(), std::move(target),
+                                                          setup_.tls, weak_from_this());
     }
 
-    // A media frame of this stream is due at `scheduled`; `now` is the tick's time.
+    // A media frame of this stream is due at `scheduled`.
     void on_due(time_point scheduled) {
         if (state_ != state::active) {
             return;
         }
-        if (owed_ == 0) {
-            oldest_owed_ = scheduled;
+        if (socket_->queued_bytes() > 0) {
+            ++stats_.r.deferred; // the previous message is not written yet: generator lag
         }
-        ++owed_;
-        if (writing_) {
-            ++stats_.r.deferred; // the previous write is still in flight: generator lag
-            return;
-        }
-        send_next();
+        send_media(scheduled);
     }
 
     // Sending is over; once echoes are in (or the grace is over) say `stop` and close.
     void finish() {
         stats_.r.relayouts += media_.relayouts();
         if (state_ == state::active) {
-            state_ = state::stopping;
-            owed_ = 0;
-            pending_stop_ = true;
-            send_next();
+            write_control(stop_message(call_, next_seq_++));
+            close_socket();
         } else if (state_ == state::connecting) {
             state_ = state::failed;
             ++stats_.r.failed;
-            beast::error_code ignored;
-            beast::get_lowest_layer(ws_).close(ignored);
+            if (socket_) {
+                socket_->close();
+                socket_.reset();
+            }
         }
     }
 
+    void on_upstream_open() override {
+        if (state_ != state::connecting) {
+            return;
+        }
+        state_ = state::active;
+        ++stats_.r.opened;
+        write_control(connected_message());
+        write_control(start_message(call_, custom_parameters()));
+    }
+
+    void on_upstream_message(bool, std::string_view message) override {
+        on_message(message, clock_type::now());
+    }
+
+    void on_upstream_close_frame(std::uint16_t code, std::string_view reason) override {
+        report_.close_code = code;
+        report_.close_reason = std::string(reason);
+    }
+
+    void on_upstream_closed(std::string_view label, std::string detail) override {
+        if (std::getenv("CALLSTREAM_LOAD_DEBUG")) {
+            std::fprintf(stderr, "stream %d: %.*s: %s\n", index_, static_cast<int>(label.size()),
+                         label.data(), detail.c_str());
+        }
+        if (state_ == state::connecting) {
+            state_ = state::failed;
+            ++stats_.r.failed;
+        } else if (state_ == state::active) {
+            ++stats_.r.dropped;
+            report_.dropped = true;
+            if (report_.close_reason.empty()) {
+                report_.close_reason = std::string(label) + ": " + detail;
+            }
+            state_ = state::finished;
+        }
+        // A socket that failed at once is still being returned by create(): drop it later.
+        net::post(ioc_, [self = shared_from_this()] { self->socket_.reset(); });
+    }
+
   private:
-    enum class state { idle, connecting, active, stopping, closing, finished, failed };
+    enum class state { idle, connecting, active, closing, finished, failed };
 
     struct sent_frame {
         std::uint64_t frame_no = 0;
@@ -169,109 +189,29 @@ template <class Ws> class load_stream {
         bool echoed = true;
     };
 
-    void on_connect(beast::error_code ec) {
-        if (ec || state_ != state::connecting) {
-            return fail_connect(ec);
-        }
-        beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ec);
-        if constexpr (std::is_same_v<Ws, tls_ws>) {
-            SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), setup_.config->host.c_str());
-            if (!setup_.config->tls_insecure) {
-                ws_.next_layer().set_verify_callback(
-                    net::ssl::host_name_verification(setup_.config->host));
-            }
-            ws_.next_layer().async_handshake(net::ssl::stream_base::client,
-                                             [this](beast::error_code e) {
-                                                 if (e) {
-                                                     return fail_connect(e);
-                                                 }
-                                                 upgrade();
-                                             });
-        } else {
-            upgrade();
-        }
-    }
-
-    void upgrade() {
-        ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-            req.set(beast::http::field::user_agent, "Twilio.TmeWs/1.0 (callstream-load)");
-        }));
-        ws_.text(true);
-        ws_.auto_fragment(false);
-        ws_.secure_prng(false); // masking keys need not be secret here; the fast PRNG is cheaper
-        ws_.read_message_max(64 * 1024);
-        const std::string host = setup_.config->host + ":" + setup_.config->port;
-        ws_.async_handshake(host, setup_.config->target, [this](beast::error_code ec) {
-            if (ec || state_ != state::connecting) {
-                return fail_connect(ec);
-            }
-            state_ = state::active;
-            ++stats_.r.opened;
-            pending_connected_ = true;
-            pending_start_ = true;
-            send_next();
-            do_read();
-        });
-    }
-
-    void fail_connect(beast::error_code ec = {}) {
-        if (std::getenv("CALLSTREAM_LOAD_DEBUG")) {
-            std::fprintf(stderr, "connect failed: %s\n", ec.message().c_str());
-        }
-        if (state_ == state::connecting) {
-            state_ = state::failed;
-            ++stats_.r.failed;
-        }
-    }
-
-    // Starts the next write if none is in flight: control messages first, then owed media.
-    void send_next() {
-        if (writing_) {
-            return;
-        }
-        if (pending_connected_) {
-            pending_connected_ = false;
-            return write_control(connected_message());
-        }
-        if (pending_start_) {
-            pending_start_ = false;
-            return write_control(start_message(call_, custom_parameters()));
-        }
-        if (owed_ > 0) {
-            return send_media();
-        }
-        if (pending_dtmf_) {
-            pending_dtmf_ = false;
-            static constexpr char digits[] = "0123456789*#";
-            const char digit = digits[dtmf_count_++ % 12];
-            return write_control(dtmf_message(call_, next_seq_++, digit));
-        }
-        if (pending_mark_) {
-            pending_mark_ = false;
-            return write_control(mark_message(call_, next_seq_++, ++mark_count_));
-        }
-        if (pending_stop_) {
-            pending_stop_ = false;
-            write_control(stop_message(call_, next_seq_++));
-            state_ = state::closing;
-        }
-    }
-
     std::string custom_parameters() const {
         return "\"app\":\"" + setup_.config->app + "\",\"caller\":\"+1555" +
                std::to_string(1000000 + index_ % 9000000) + "\",\"load_stream\":\"" +
                std::to_string(index_) + "\"";
     }
 
+    // Control messages are rare (connected, start, stop, one DTMF/mark per N frames), so
+    // building them as strings is off the per-frame path.
     void write_control(std::string message) {
-        // Control messages are rare (connected, start, stop, one DTMF/mark per N frames), so
-        // building them as strings is off the per-frame path.
-        control_ = std::move(message);
         ++stats_.r.control_sent;
-        start_write(net::buffer(control_));
+        socket_->send(std::move(message), true);
     }
 
-    void send_media() {
+    // `stop` is queued; the socket closes after it (normal closure) and dies once the server
+    // has answered our close frame.
+    void close_socket() {
+        state_ = state::closing;
+        closed_socket_ = socket_;
+        socket_->close();
+        socket_.reset();
+    }
+
+    void send_media(time_point scheduled) {
         const auto& audio = *setup_.audio;
         const std::uint64_t chunk = next_chunk_++;
         const std::size_t frame_index =
@@ -287,9 +227,6 @@ template <class Ws> class load_stream {
                    {head_b64.data(), head_b64.size()});
 
         const time_point now = clock_type::now();
-        const time_point scheduled = oldest_owed_;
-        --owed_;
-        oldest_owed_ += milliseconds(frame_ms);
         const auto& times = setup_.times;
         const bool in_window = scheduled >= times.window_start && scheduled < times.window_end;
         auto& slot = ring_[chunk % ring_size];
@@ -304,58 +241,22 @@ template <class Ws> class load_stream {
             ++stats_.outstanding;
             stats_.r.jitter_us.record(micros(now - scheduled));
         }
+        // The socket masks the message in place, so it gets a copy (in a string it hands back
+        // for reuse: no allocation per frame).
+        std::string message = socket_->take_buffer();
+        message.assign(media_.view().data(), media_.view().size());
+        socket_->send(std::move(message), true);
+
         const int dtmf_every = setup_.config->dtmf_every;
         const int mark_every = setup_.config->mark_every;
         if (dtmf_every > 0 && chunk % static_cast<std::uint64_t>(dtmf_every) == 0) {
-            pending_dtmf_ = true;
+            static constexpr char digits[] = "0123456789*#";
+            const char digit = digits[dtmf_count_++ % 12];
+            write_control(dtmf_message(call_, next_seq_++, digit));
         }
         if (mark_every > 0 && chunk % static_cast<std::uint64_t>(mark_every) == 0) {
-            pending_mark_ = true;
+            write_control(mark_message(call_, next_seq_++, ++mark_count_));
         }
-        start_write(net::buffer(media_.view().data(), media_.view().size()));
-    }
-
-    void start_write(net::const_buffer buffer) {
-        writing_ = true;
-        ws_.async_write(buffer, [this](beast::error_code ec, std::size_t) {
-            writing_ = false;
-            if (ec) {
-                return;
-            }
-            if (state_ == state::closing) {
-                ws_.async_close(websocket::close_code::normal, [](beast::error_code) {});
-                return;
-            }
-            send_next();
-        });
-    }
-
-    void do_read() {
-        ws_.async_read(rbuf_, [this](beast::error_code ec, std::size_t) { on_read(ec); });
-    }
-
-    void on_read(beast::error_code ec) {
-        if (ec) {
-            if (state_ == state::active || state_ == state::stopping) {
-                ++stats_.r.dropped;
-                report_.dropped = true;
-            }
-            if (ec == websocket::error::closed) {
-                report_.close_code = ws_.reason().code;
-                report_.close_reason =
-                    std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
-            }
-            if (state_ != state::failed) {
-                state_ = state::finished;
-                ++stats_.closed;
-            }
-            return;
-        }
-        const time_point now = clock_type::now();
-        const auto data = rbuf_.cdata();
-        on_message({static_cast<const char*>(data.data()), data.size()}, now);
-        rbuf_.consume(rbuf_.size());
-        do_read();
     }
 
     void on_message(std::string_view message, time_point now) {
@@ -396,24 +297,16 @@ template <class Ws> class load_stream {
         }
     }
 
+    net::io_context& ioc_;
     const shared_setup& setup_;
     thread_stats& stats_;
-    Ws ws_;
     int index_;
     call_identity call_;
     media_message media_;
-    std::string control_;
-    beast::flat_buffer rbuf_;
+    std::shared_ptr<server::bridge::upstream_socket> socket_;
+    std::weak_ptr<server::bridge::upstream_socket> closed_socket_;
     std::array<sent_frame, ring_size> ring_{};
     state state_ = state::idle;
-    bool writing_ = false;
-    bool pending_connected_ = false;
-    bool pending_start_ = false;
-    bool pending_dtmf_ = false;
-    bool pending_mark_ = false;
-    bool pending_stop_ = false;
-    int owed_ = 0;
-    time_point oldest_owed_;
     std::uint64_t next_seq_ = 2; // `start` is sequence 1
     std::uint64_t next_chunk_ = 1;
     std::uint64_t next_by_order_ = 1;
@@ -425,14 +318,14 @@ template <class Ws> class load_stream {
 };
 
 // One network thread: its io_context, its streams and the one pacing timer that drives them.
-template <class Ws> class load_thread {
+class load_thread {
   public:
     load_thread(const shared_setup& setup, int thread_index, int thread_count) : setup_(setup) {
         std::mt19937_64 rng(std::random_device{}() ^
                             (static_cast<std::uint64_t>(thread_index) << 32));
         const int total = setup.config->streams;
         for (int g = thread_index; g < total; g += thread_count) {
-            streams_.push_back(std::make_unique<load_stream<Ws>>(ioc_, setup, stats_, g, rng));
+            streams_.push_back(std::make_shared<load_stream>(ioc_, setup, stats_, g, rng));
             slots_[static_cast<std::size_t>(g % slots_per_period)].push_back(streams_.back().get());
         }
     }
@@ -495,7 +388,7 @@ template <class Ws> class load_thread {
         const time_point next =
             phase_ == phase::sending ? times.t0 + milliseconds(next_slot_) : now + milliseconds(5);
         timer_.expires_at(next);
-        timer_.async_wait([this](beast::error_code ec) {
+        timer_.async_wait([this](boost::system::error_code ec) {
             if (!ec) {
                 tick();
             }
@@ -506,18 +399,18 @@ template <class Ws> class load_thread {
     net::io_context ioc_{1};
     net::steady_timer timer_{ioc_};
     thread_stats stats_;
-    std::vector<std::unique_ptr<load_stream<Ws>>> streams_;
-    std::array<std::vector<load_stream<Ws>*>, slots_per_period> slots_;
+    std::vector<std::shared_ptr<load_stream>> streams_;
+    std::array<std::vector<load_stream*>, slots_per_period> slots_;
     std::size_t next_open_ = 0;
     std::int64_t next_slot_ = 0;
     phase phase_ = phase::sending;
 };
 
-template <class Ws> std::vector<thread_stats> run_threads(const shared_setup& setup) {
+std::vector<thread_stats> run_threads(const shared_setup& setup) {
     const int n = std::max(1, setup.config->threads);
-    std::vector<std::unique_ptr<load_thread<Ws>>> threads;
+    std::vector<std::unique_ptr<load_thread>> threads;
     for (int i = 0; i < n; ++i) {
-        threads.push_back(std::make_unique<load_thread<Ws>>(setup, i, n));
+        threads.push_back(std::make_unique<load_thread>(setup, i, n));
     }
     std::vector<std::thread> running;
     for (auto& t : threads) {
@@ -539,20 +432,24 @@ template <class Ws> std::vector<thread_stats> run_threads(const shared_setup& se
 run_result run_load(const load_config& config, const audio_source& audio) {
     net::io_context resolver_ioc;
     tcp::resolver resolver(resolver_ioc);
-    beast::error_code ec;
+    boost::system::error_code ec;
     const auto endpoints = resolver.resolve(config.host, config.port, ec);
     if (ec || endpoints.empty()) {
         throw std::runtime_error("cannot resolve " + config.host + ":" + config.port + ": " +
                                  ec.message());
     }
 
-    net::ssl::context ssl(net::ssl::context::tls_client);
+    std::shared_ptr<net::ssl::context> tls;
     if (config.tls) {
-        if (config.tls_insecure) {
-            ssl.set_verify_mode(net::ssl::verify_none);
+        tls = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+        tls->set_verify_mode(net::ssl::verify_peer);
+        if (config.tls_ca_file.empty()) {
+            tls->set_default_verify_paths(ec);
         } else {
-            ssl.set_default_verify_paths();
-            ssl.set_verify_mode(net::ssl::verify_peer);
+            tls->load_verify_file(config.tls_ca_file, ec);
+        }
+        if (ec) {
+            throw std::runtime_error("--tls-ca " + config.tls_ca_file + ": " + ec.message());
         }
     }
 
@@ -560,8 +457,10 @@ run_result run_load(const load_config& config, const audio_source& audio) {
     shared_setup setup;
     setup.config = &config;
     setup.audio = &audio;
-    setup.endpoint = *endpoints.begin();
-    setup.ssl = &ssl;
+    const bool ipv6 = config.host.find(':') != std::string::npos;
+    setup.url = std::string(config.tls ? "wss://" : "ws://") +
+                (ipv6 ? "[" + config.host + "]" : config.host) + ":" + config.port + config.target;
+    setup.tls = std::move(tls);
     setup.account_sid = make_sid("AC", rng);
 
     auto& t = setup.times;
@@ -583,13 +482,7 @@ run_result run_load(const load_config& config, const audio_source& audio) {
     }
 
     std::vector<thread_stats> stats;
-    std::thread runner([&] {
-        if (config.tls) {
-            stats = run_threads<tls_ws>(setup);
-        } else {
-            stats = run_threads<plain_ws>(setup);
-        }
-    });
+    std::thread runner([&] { stats = run_threads(setup); });
 
     // Sample CPU and memory at the window's edges from this (otherwise idle) thread.
     std::this_thread::sleep_until(t.window_start);

@@ -33,7 +33,8 @@ struct load_config {
     double duration_s = 10;
     double grace_s = 2.0;
     int threads = 1;
-    bool tls_insecure = false;
+    std::string tls_ca_file; // wss://: the CA (PEM) the server's certificate must chain to;
+                             // empty: the system's store. The host name is always verified.
     std::string app = "echo";
     int dtmf_every = 0; // frames between DTMF events; 0 = none
     int mark_every = 0; // frames between mark events; 0 = none

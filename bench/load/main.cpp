@@ -50,7 +50,8 @@ void usage() {
            "  --duration S         measured seconds (default 10)\n"
            "  --grace S            seconds to wait for the last echoes (default 2)\n"
            "  --threads N          generator threads (default 1)\n"
-           "  --tls-insecure       accept any server certificate (self-signed)\n"
+           "  --tls-ca FILE        wss://: trust this CA (PEM; a self-signed server's own\n"
+           "                       certificate), not the system's store\n"
            "  --app NAME           customParameters.app in `start` (default echo)\n"
            "  --dtmf-every N       a DTMF event after every N media frames (default 0: none)\n"
            "  --mark-every N       a mark event after every N media frames (default 0: none)\n"
@@ -92,8 +93,8 @@ bool parse(int argc, char** argv, options& o) {
             o.load.grace_s = std::stod(next());
         } else if (a == "--threads") {
             o.load.threads = std::stoi(next());
-        } else if (a == "--tls-insecure") {
-            o.load.tls_insecure = true;
+        } else if (a == "--tls-ca") {
+            o.load.tls_ca_file = next();
         } else if (a == "--app") {
             o.load.app = next();
         } else if (a == "--dtmf-every") {

@@ -170,7 +170,10 @@ class ws_client final : public upstream_socket,
           deadline_(beast::get_lowest_layer(stream_).get_executor()),
           reader_(codec::ws_reader_limits{target_.max_message_bytes, simdjson::SIMDJSON_PADDING,
                                           codec::ws_peer::server}),
-          writes_(write_batch::of_executor(beast::get_lowest_layer(stream_).get_executor())) {}
+          writes_(target_.write_at_once
+                      ? nullptr
+                      : write_batch::of_executor(beast::get_lowest_layer(stream_).get_executor())) {
+    }
 
     void start() {
         deadline_.expires_after(target_.connect_timeout);
@@ -222,6 +225,7 @@ class ws_client final : public upstream_socket,
     std::string take_buffer() override { return outbox_.take_spare(); }
 
     bool open() const noexcept override { return open_ && !done_ && !closing_; }
+    std::size_t queued_bytes() const noexcept override { return outbox_bytes_; }
     // The members a message reaches on its way in and a reply on its way out (not the
     // resolver, the timer or the handshake's state).
     void add_own_hot_lines() {
@@ -464,6 +468,9 @@ class ws_client final : public upstream_socket,
                                       : e.close_code;
                 auto ev = events_.lock();
                 start_close(code, {});
+                if (ev) {
+                    ev->on_upstream_close_frame(e.close_code, e.reason);
+                }
                 events_ = ev;
                 report("upstream_closed", "the upstream closed the WebSocket (" +
                                               std::to_string(e.close_code) + " " +

@@ -45,6 +45,10 @@ class upstream_socket_events {
     // `data` is followed by at least SIMDJSON_PADDING readable bytes; valid during the call.
     virtual void on_upstream_message(bool text, std::string_view data) = 0;
     virtual void on_upstream_closed(std::string_view label, std::string detail) = 0;
+    // The upstream's close frame (code 1005 when it carried none), just before
+    // on_upstream_closed("upstream_closed", …) says the same in words. For receivers that keep
+    // the code itself (the load generator's per-call report); the bridge needs only the label.
+    virtual void on_upstream_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) {}
 };
 
 struct upstream_target {
@@ -54,6 +58,10 @@ struct upstream_target {
     std::chrono::milliseconds connect_timeout{5000};
     std::size_t max_message_bytes = 256 * 1024;
     std::size_t max_outbox_bytes = 1024 * 1024;
+    // Write each message when it is sent instead of with the rest of the event loop's pass
+    // (server/app/write_batch.hpp): for a client that times its sends (bench/load), where the
+    // pass's other writes would count in its round trips. A bridge batches.
+    bool write_at_once = false;
 };
 
 class upstream_socket {
@@ -72,6 +80,9 @@ class upstream_socket {
     // Closes (normal closure) after the queued messages; no further events.
     virtual void close() = 0;
     virtual bool open() const noexcept = 0;
+    // Bytes queued or being written and not yet taken by the socket: above zero when a
+    // message is sent, the one before is still waiting (a slow peer, or a full send buffer).
+    virtual std::size_t queued_bytes() const noexcept = 0;
     // Changes who receives events (pre-warm adoption); same thread.
     virtual void set_events(std::weak_ptr<upstream_socket_events> events) = 0;
     // The lines the events receiver touches per message, which it fills in: prefetched with
