@@ -49,24 +49,9 @@ void latency_histogram::render(std::string& out, std::string_view name,
     out += n + "_count " + std::to_string(cumulative) + "\n";
 }
 
-frame_counters& metrics::frames() noexcept {
-    // One cached shard per thread; a thread serving another metrics instance (tests run several
-    // servers in one process) takes a shard there.
-    struct cached {
-        const metrics* owner = nullptr;
-        frame_counters* shard = nullptr;
-    };
-    thread_local cached c;
-    if (c.owner != this) {
-        c.owner = this;
-        c.shard = &shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shard_count];
-    }
-    return *c.shard;
-}
-
 metrics::frame_totals metrics::frame_sums() const noexcept {
     frame_totals t;
-    for (const auto& s : shards_) {
+    for (const auto& s : frame_shards_.all()) {
         t.messages_in += s.messages_in.load(std::memory_order_relaxed);
         t.bytes_in += s.bytes_in.load(std::memory_order_relaxed);
         t.frames_in += s.frame_processing.count();
@@ -162,7 +147,7 @@ std::string metrics::render_prometheus() const {
     metric(out, "callstream_signature_failures_total", "counter",
            "Requests refused for a bad X-Twilio-Signature.", signature_failures);
     latency_histogram frame_processing;
-    for (const auto& s : shards_) {
+    for (const auto& s : frame_shards_.all()) {
         s.frame_processing.add_to(frame_processing);
     }
     frame_processing.render(out, "callstream_frame_processing_seconds",

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "server/app/thread_shards.hpp"
 #include "server/media/close_reason.hpp"
 
 namespace callstream::server {
@@ -65,10 +66,8 @@ struct metrics {
     std::atomic<std::uint64_t> dtmf_in{0};
     std::atomic<std::uint64_t> signature_failures{0};
 
-    // The calling thread's per-frame counters. Threads take shards round-robin on first use
-    // (per metrics instance); past shard_count threads two may share one, still correctly
-    // (every add is atomic), only no longer alone on the line.
-    frame_counters& frames() noexcept;
+    // The calling thread's per-frame counters (server/app/thread_shards.hpp).
+    frame_counters& frames() noexcept { return frame_shards_.mine(); }
     // The shards summed: what /metrics shows (and tests read).
     struct frame_totals {
         std::uint64_t messages_in = 0, bytes_in = 0, frames_in = 0, frames_out = 0, bytes_out = 0;
@@ -80,9 +79,7 @@ struct metrics {
     std::string render_prometheus() const;
 
   private:
-    static constexpr std::size_t shard_count = 16;
-    std::array<frame_counters, shard_count> shards_{};
-    std::atomic<std::size_t> next_shard_{0};
+    thread_shards<frame_counters> frame_shards_;
     mutable std::mutex http_mutex_;
     std::map<std::pair<std::string, unsigned>, std::uint64_t> http_requests_;
 };

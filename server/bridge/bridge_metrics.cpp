@@ -22,6 +22,18 @@ void line(std::string& out, std::string_view name, std::string_view type, std::s
 
 } // namespace
 
+bridge_metrics::frame_totals bridge_metrics::frame_sums() const noexcept {
+    frame_totals t;
+    for (const auto& s : frame_shards_.all()) {
+        t.frames_to_upstream += s.frames_to_upstream.load(std::memory_order_relaxed);
+        t.bytes_to_upstream += s.bytes_to_upstream.load(std::memory_order_relaxed);
+        t.frames_from_upstream += s.frames_from_upstream.load(std::memory_order_relaxed);
+        t.messages_from_upstream += s.messages_from_upstream.load(std::memory_order_relaxed);
+        t.bytes_from_upstream += s.bytes_from_upstream.load(std::memory_order_relaxed);
+    }
+    return t;
+}
+
 void bridge_metrics::observe_connect_ms(std::uint64_t ms) noexcept {
     std::size_t i = 0;
     while (i < connect_bounds_ms.size() && ms > connect_bounds_ms[i]) {
@@ -62,6 +74,7 @@ void bridge_metrics::count_upstream_error(std::string_view type, std::string_vie
 
 void bridge_metrics::render(std::string& out) const {
     auto get = [](const auto& a) { return static_cast<std::uint64_t>(a.load()); };
+    const auto sums = frame_sums();
     out += "# HELP callstream_bridges_active Calls bridged to an upstream now\n"
            "# TYPE callstream_bridges_active gauge\ncallstream_bridges_active ";
     out += std::to_string(active.load());
@@ -71,15 +84,15 @@ void bridge_metrics::render(std::string& out) const {
     line(out, "callstream_bridge_reconnects_total", "counter",
          "Upstream WebSockets reopened by the reconnect policy", get(reconnects));
     line(out, "callstream_bridge_frames_to_upstream_total", "counter",
-         "Caller media messages sent upstream", get(frames_to_upstream));
+         "Caller media messages sent upstream", sums.frames_to_upstream);
     line(out, "callstream_bridge_bytes_to_upstream_total", "counter",
-         "Bytes of WebSocket messages sent upstream", get(bytes_to_upstream));
+         "Bytes of WebSocket messages sent upstream", sums.bytes_to_upstream);
     line(out, "callstream_bridge_frames_from_upstream_total", "counter",
-         "20 ms frames of upstream audio released to callers", get(frames_from_upstream));
+         "20 ms frames of upstream audio released to callers", sums.frames_from_upstream);
     line(out, "callstream_bridge_messages_from_upstream_total", "counter",
-         "WebSocket messages received from upstreams", get(messages_from_upstream));
+         "WebSocket messages received from upstreams", sums.messages_from_upstream);
     line(out, "callstream_bridge_bytes_from_upstream_total", "counter",
-         "Bytes of WebSocket messages received from upstreams", get(bytes_from_upstream));
+         "Bytes of WebSocket messages received from upstreams", sums.bytes_from_upstream);
     line(out, "callstream_bridge_caller_frames_dropped_total", "counter",
          "Caller frames dropped while the upstream was not ready (over the buffer)",
          get(caller_frames_dropped));

@@ -198,7 +198,7 @@ void call_bridge::deliver_audio(std::span<const std::uint8_t> ulaw, std::int64_t
         return;
     }
     ++frames_to_upstream_;
-    service_->stats().frames_to_upstream.fetch_add(1, std::memory_order_relaxed);
+    service_->stats().frames().frames_to_upstream.fetch_add(1, std::memory_order_relaxed);
     protocol_->on_caller_audio(ulaw, timestamp_ms, *this);
 }
 
@@ -362,9 +362,9 @@ void call_bridge::on_upstream_message(bool text, std::string_view data) {
     if (failing_ || ending_) {
         return;
     }
-    auto& stats = service_->stats();
-    stats.messages_from_upstream.fetch_add(1, std::memory_order_relaxed);
-    stats.bytes_from_upstream.fetch_add(data.size(), std::memory_order_relaxed);
+    auto& counters = service_->stats().frames();
+    counters.messages_from_upstream.fetch_add(1, std::memory_order_relaxed);
+    counters.bytes_from_upstream.fetch_add(data.size(), std::memory_order_relaxed);
     if (text) {
         protocol_->on_upstream_text(data, *this);
     } else {
@@ -392,7 +392,8 @@ void call_bridge::send_text(std::string message) {
     if (failing_ || !socket_) {
         return;
     }
-    service_->stats().bytes_to_upstream.fetch_add(message.size(), std::memory_order_relaxed);
+    service_->stats().frames().bytes_to_upstream.fetch_add(message.size(),
+                                                           std::memory_order_relaxed);
     socket_->send(std::move(message), true);
 }
 
@@ -404,7 +405,7 @@ void call_bridge::send_binary(std::vector<std::uint8_t> bytes) {
     if (failing_ || !socket_) {
         return;
     }
-    service_->stats().bytes_to_upstream.fetch_add(bytes.size(), std::memory_order_relaxed);
+    service_->stats().frames().bytes_to_upstream.fetch_add(bytes.size(), std::memory_order_relaxed);
     socket_->send(std::string(bytes.begin(), bytes.end()), false);
 }
 
@@ -526,7 +527,7 @@ void call_bridge::fail(std::string_view label, std::string detail) {
 
 void call_bridge::on_frame(std::span<const std::uint8_t, pipeline::telephony_frame_samples> ulaw) {
     ++frames_from_upstream_;
-    service_->stats().frames_from_upstream.fetch_add(1, std::memory_order_relaxed);
+    service_->stats().frames().frames_from_upstream.fetch_add(1, std::memory_order_relaxed);
     if (!port_->push_media(ulaw)) {
         service_->stats().port_dropped.fetch_add(1, std::memory_order_relaxed);
     }
