@@ -11,10 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -175,8 +173,7 @@ class load_stream final : public server::bridge::upstream_socket_events,
             }
             state_ = state::finished;
         }
-        // A socket that failed at once is still being returned by create(): drop it later.
-        net::post(ioc_, [self = shared_from_this()] { self->socket_.reset(); });
+        // The socket, done now, stays held until the stream goes: nothing uses it again.
     }
 
   private:
