@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,31 @@ TEST(g711, span_forms_match_scalar_forms) {
         ASSERT_EQ(a[i], codec::linear_to_alaw(all[i]));
         ASSERT_EQ(ud[i], codec::ulaw_to_linear(u[i]));
         ASSERT_EQ(ad[i], codec::alaw_to_linear(a[i]));
+    }
+    // ulaw_encode works sixteen samples at a time: lengths that leave a remainder, at unaligned
+    // places, and an output shorter than the input (only that much is written).
+    for (const std::size_t length : {0u, 1u, 15u, 17u, 37u, 160u, 161u}) {
+        const std::span<const std::int16_t> in(all.data() + 3 + 7 * length, length + 1);
+        std::vector<std::uint8_t> out(length + 1, 0x5A);
+        codec::ulaw_encode(in, std::span<std::uint8_t>(out).first(length));
+        for (std::size_t i = 0; i < length; ++i) {
+            ASSERT_EQ(out[i], codec::linear_to_ulaw(in[i])) << length << " " << i;
+        }
+        ASSERT_EQ(out[length], 0x5A) << length;
+    }
+    // ulaw_decode likewise, over every code.
+    std::vector<std::uint8_t> codes(256 + 37);
+    for (std::size_t c = 0; c < codes.size(); ++c) {
+        codes[c] = static_cast<std::uint8_t>(c * 7);
+    }
+    for (const std::size_t length : {0u, 1u, 15u, 17u, 160u, 256u, 256u + 36u}) {
+        const std::span<const std::uint8_t> in(codes.data() + 1, length);
+        std::vector<std::int16_t> out(length + 1, 0x5A5A);
+        codec::ulaw_decode(in, std::span<std::int16_t>(out).first(length));
+        for (std::size_t i = 0; i < length; ++i) {
+            ASSERT_EQ(out[i], codec::ulaw_expand_reference(in[i])) << length << " " << i;
+        }
+        ASSERT_EQ(out[length], 0x5A5A) << length;
     }
 }
 
