@@ -45,13 +45,10 @@ def main():
     except ValueError:
         pass
 
-    cap = cpu_cap(30, name=f"callstream-cpu-cap-test-{os.getpid()}")
-    try:
+    with cpu_cap(30, name=f"callstream-cpu-cap-test-{os.getpid()}") as cap:
         before = cap.throttled_periods()
         capped = run(cap.add_self)
         throttled = cap.throttled_periods() - before
-    finally:
-        cap.close()
     uncapped = run()
     print(f"cpu_cap: busy loop held to 30 %: {capped:.2f} of a CPU ({throttled} periods throttled); "
           f"uncapped: {uncapped:.2f}")
