@@ -147,6 +147,24 @@ void codec_ulaw_decode_160_cold(benchmark::State& state) {
 }
 BENCHMARK(codec_ulaw_decode_160_cold)->UseManualTime()->Iterations(3000);
 
+void codec_base64_encode_160_cold(benchmark::State& state) {
+    const auto frame = ulaw_frame();
+    std::array<char, codec::base64_encoded_size(160)> out{};
+    run_cold(state, [&] { benchmark::DoNotOptimize(codec::base64_encode(frame, out.data())); });
+}
+BENCHMARK(codec_base64_encode_160_cold)->UseManualTime()->Iterations(3000);
+
+void codec_base64_decode_160_cold(benchmark::State& state) {
+    const auto frame = ulaw_frame();
+    const std::string text = codec::base64_encode(frame);
+    std::array<std::uint8_t, 160> out{};
+    run_cold(state, [&] {
+        std::size_t written = 0;
+        benchmark::DoNotOptimize(codec::base64_decode(text, out, written));
+    });
+}
+BENCHMARK(codec_base64_decode_160_cold)->UseManualTime()->Iterations(3000);
+
 int bitrate_for(int rate_hz) {
     return rate_hz >= 48000 ? 48000 : 24000;
 }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
@@ -238,8 +239,106 @@ TEST(base64, errors_have_a_category_and_messages) {
               std::error_code(base64_errc::bad_character).message());
 }
 
+// RFC 4648 §4 spelled out bit by bit, to check the block encoder and decoder against.
+std::string reference_encode(std::span<const std::uint8_t> in) {
+    std::string out;
+    std::uint32_t bits = 0;
+    int held = 0;
+    for (const std::uint8_t b : in) {
+        bits = (bits << 8) | b;
+        held += 8;
+        while (held >= 6) {
+            held -= 6;
+            out += alphabet[(bits >> held) & 63];
+        }
+    }
+    if (held > 0) {
+        out += alphabet[(bits << (6 - held)) & 63];
+    }
+    while (out.size() % 4 != 0) {
+        out += '=';
+    }
+    return out;
+}
+
+TEST(base64, matches_a_bitwise_reference_at_every_length_and_alignment) {
+    std::mt19937 rng(7);
+    std::vector<std::uint8_t> storage(320 + 16);
+    for (std::size_t length = 0; length <= 320; ++length) {
+        for (std::size_t shift = 0; shift < 4; ++shift) {
+            const std::span<std::uint8_t> plain(storage.data() + shift, length);
+            for (auto& b : plain) {
+                b = static_cast<std::uint8_t>(rng());
+            }
+            const std::string expected = reference_encode(plain);
+            // Encoded into an exact-size buffer between guard bytes, at an odd offset.
+            std::string out(expected.size() + 3, '#');
+            ASSERT_EQ(base64_encode(plain, out.data() + 1), expected.size());
+            ASSERT_EQ(out.substr(1, expected.size()), expected) << "length " << length;
+            ASSERT_EQ(out.front(), '#');
+            ASSERT_EQ(out.substr(expected.size() + 1), "##");
+            // Decoded from an odd offset into an exact-size span with guards after it.
+            const std::string text = "!" + expected;
+            std::vector<std::uint8_t> back(length + 16, 0xA5);
+            std::size_t written = 0;
+            ASSERT_FALSE(base64_decode(std::string_view(text).substr(1),
+                                       std::span(back).first(length), written))
+                << "length " << length;
+            ASSERT_EQ(written, length);
+            ASSERT_TRUE(std::equal(plain.begin(), plain.end(), back.begin()))
+                << "length " << length;
+            for (std::size_t i = length; i < back.size(); ++i) {
+                ASSERT_EQ(back[i], 0xA5) << "wrote past the span at length " << length;
+            }
+        }
+    }
+}
+
+TEST(base64, every_byte_outside_the_alphabet_at_every_position_of_a_long_text_is_rejected) {
+    // 64 characters: four 16-character blocks, then a padded quantum, so each block's
+    // classification and the code after it both meet every byte.
+    std::vector<std::uint8_t> plain(49);
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+        plain[i] = static_cast<std::uint8_t>(i * 89 + 3);
+    }
+    const std::string valid = base64_encode(plain);
+    ASSERT_EQ(valid.size(), 68u);
+    std::string out;
+    ASSERT_FALSE(decode(valid, out));
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        if (alphabet.find(ch) != std::string_view::npos) {
+            continue;
+        }
+        for (std::size_t pos = 0; pos < valid.size() - 2; ++pos) {
+            std::string bad = valid;
+            bad[pos] = ch;
+            const std::error_code want =
+                ch == '=' ? base64_errc::bad_padding : base64_errc::bad_character;
+            ASSERT_EQ(decode(bad, out), want) << "byte " << c << " at " << pos;
+        }
+    }
+    // Every alphabet character decodes to its index wherever it stands.
+    for (std::size_t pos = 0; pos < 64; ++pos) {
+        for (std::size_t v = 0; v < 64; ++v) {
+            std::string text = valid.substr(0, 64);
+            text[pos] = alphabet[v];
+            std::vector<std::uint8_t> bytes(48);
+            std::size_t written = 0;
+            ASSERT_FALSE(base64_decode(text, bytes, written));
+            const std::size_t bit = pos * 6;
+            std::uint32_t got = 0;
+            for (std::size_t k = 0; k < 6; ++k) {
+                const std::size_t at = bit + k;
+                got = (got << 1) | ((bytes[at / 8] >> (7 - at % 8)) & 1);
+            }
+            ASSERT_EQ(got, v) << "character " << alphabet[v] << " at " << pos;
+        }
+    }
+}
+
 TEST(base64, twilio_media_payload_size) {
-    // A 20 ms μ-law frame is 160 bytes: 216 characters, no padding.
+    // A 20 ms μ-law frame is 160 bytes: 216 characters, the last two of them padding.
     std::vector<std::uint8_t> frame(160, 0xFF);
     const std::string encoded = base64_encode(frame);
     EXPECT_EQ(encoded.size(), 216u);
