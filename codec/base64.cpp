@@ -1,7 +1,5 @@
 #include "codec/base64.hpp"
 
-#include <array>
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CALLSTREAM_BASE64_SSSE3 1
