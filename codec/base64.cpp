@@ -67,17 +67,16 @@ namespace {
 // thread, a call's next frame finds any table out of the caches again (an 8 KiB encode table,
 // 128 lines, was most of the encoder's time on a cold cache).
 #if defined(CALLSTREAM_BASE64_SSSE3)
-bool have_ssse3() noexcept {
+// Asked once, at start-up. A call made before this initialiser has run (from another file's
+// static initialiser) reads false and takes the plain code, which gives the same bytes.
 #if defined(__SSSE3__)
-    return true;
+constexpr bool have_ssse3 = true;
 #else
-    static const bool yes = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("ssse3") != 0;
-    }();
-    return yes;
+const bool have_ssse3 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("ssse3") != 0;
+}();
 #endif
-}
 
 // 12 bytes (of the 16 loaded) to 16 characters. Wojciech Muła and Daniel Lemire, "Faster Base64
 // Encoding and Decoding Using AVX2 Instructions" (2018), in its 128-bit form: a shuffle puts each
@@ -169,7 +168,7 @@ std::size_t base64_encode(std::span<const std::uint8_t> in, char* out) noexcept 
     std::size_t n = in.size();
     char* o = out;
 #if defined(CALLSTREAM_BASE64_SSSE3)
-    if (n >= 16 && have_ssse3()) {
+    if (n >= 16 && have_ssse3) {
         const std::size_t done = encode_ssse3(p, n, o);
         p += done;
         n -= done;
@@ -223,7 +222,7 @@ std::error_code base64_decode(std::string_view in, std::span<std::uint8_t> out,
     std::uint8_t* o = out.data();
     std::size_t full_quanta = in.size() / 4 - (padding ? 1 : 0);
 #if defined(CALLSTREAM_BASE64_SSSE3)
-    if (full_quanta >= 4 && have_ssse3()) {
+    if (full_quanta >= 4 && have_ssse3) {
         const std::size_t done = decode_ssse3(in.data(), full_quanta * 4, o, out.size());
         p += done;
         o += done / 4 * 3;

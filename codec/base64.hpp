@@ -2,7 +2,7 @@
 // RFC 4648 base64, standard alphabet with '=' padding.
 //
 // Pure functions, callable from any thread. Whole blocks use SSSE3 where the CPU has it (asked
-// once, at the first call), the rest plain code; both give the same bytes. Encoding never
+// once, at start-up), the rest plain code; both give the same bytes. Encoding never
 // fails. Decoding checks every character and the padding and reports the first problem; it
 // never reads past `in` nor writes past `out`. Units are bytes; buffers are the caller's (views
 // in, caller-sized spans out, nothing kept).
