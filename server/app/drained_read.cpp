@@ -1,11 +1,9 @@
 #include "server/app/drained_read.hpp"
 
-#include <cerrno>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "server/app/log.hpp"
+#include "server/app/epoll_set.hpp"
 
 namespace callstream::server {
 
@@ -17,17 +15,7 @@ peer_end_watch& peer_end_watch::of(boost::asio::io_context& context) {
 peer_end_watch::peer_end_watch(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context),
       epoll_(static_cast<boost::asio::io_context&>(context)) {
-    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0) {
-        log(log_level::warn, "peer_end_watch_failed", {{"errno", errno}});
-        return;
-    }
-    boost::system::error_code ec;
-    epoll_.assign(fd, ec);
-    if (ec) {
-        log(log_level::warn, "peer_end_watch_failed", {{"error", ec.message()}});
-        ::close(fd);
-    }
+    open_epoll_set(epoll_, "peer_end_watch_failed");
 }
 
 void peer_end_watch::shutdown() {

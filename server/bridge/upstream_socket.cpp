@@ -22,6 +22,7 @@
 
 #include "codec/websocket_frame.hpp"
 #include "server/app/drained_read.hpp"
+#include "server/app/polled_reads.hpp"
 #include "server/app/tls_socket.hpp"
 #include "server/app/version.hpp"
 #include "server/app/write_batch.hpp"
@@ -245,6 +246,7 @@ class ws_client final : public upstream_socket,
     net::any_io_executor executor() const override { return executor_; }
 
   private:
+    friend class polled_reads<ws_client>;
     // Reads grow the buffer to hold a whole frame: at most a message, its header, and the
     // padding simdjson may read past a message that is a view into the buffer.
     static constexpr std::size_t read_chunk_bytes = 16 * 1024;
@@ -322,6 +324,11 @@ class ws_client final : public upstream_socket,
             handle_frames(); // frames the upstream sent right behind its 101
         }
         if (!done_) {
+            if constexpr (std::is_same_v<Next, plain_socket>) {
+                // Reads through the thread's poller while open (polled_reads.hpp), which holds
+                // the client until stop_polling().
+                polled_.start(stream_, this->shared_from_this(), &warm_, &receiver_lines_);
+            }
             do_read();
         }
     }
@@ -396,12 +403,29 @@ class ws_client final : public upstream_socket,
         // land, and the receiver's lines (the call's bridge).
         warm_.drop_per_frame();
         warm_.add(rbuf_.data() + end_, 256);
+        const auto room = net::buffer(rbuf_.data() + end_, capacity_ - end_);
+        if (polled_.active()) {
+            polled_.read(room);
+            return;
+        }
+        read_elsewhere(room);
+    }
+
+    // A read on Asio's reactor (polled_reads.hpp calls it when it stops with a read waiting).
+    void read_elsewhere(net::mutable_buffer room) {
         reads_.async_read_some(
-            stream_, net::buffer(rbuf_.data() + end_, capacity_ - end_),
+            stream_, room,
             [self = this->shared_from_this()](const beast::error_code& ec, std::size_t n) {
                 self->on_read(ec, n);
             },
             &warm_, &receiver_lines_);
+    }
+
+    // Back to Asio alone: before a write waits for room, and before the socket closes.
+    void stop_polling() {
+        if constexpr (std::is_same_v<Next, plain_socket>) {
+            polled_.stop(stream_);
+        }
     }
 
     void on_read(const beast::error_code& ec, std::size_t n) {
@@ -591,11 +615,13 @@ class ws_client final : public upstream_socket,
         // A close frame goes through the reactor: its completion may finish the socket,
         // which is not done from inside a write.
         if (!inflight_close_) {
-            rest = write_what_fits(stream_, rest);
+            rest = polled_.active() ? unwritten(rest, write_now(polled_.fd(), rest))
+                                    : write_what_fits(stream_, rest);
             if (rest.empty()) {
                 return written({});
             }
         }
+        stop_polling();
         net::async_write(stream_, std::span<const net::const_buffer>(rest.data(), rest.size()),
                          [self = this->shared_from_this()](const beast::error_code& ec,
                                                            std::size_t) { self->on_write(ec); });
@@ -639,6 +665,7 @@ class ws_client final : public upstream_socket,
         done_ = true;
         events_.reset();
         deadline_.cancel();
+        stop_polling(); // a read waiting on the poller moves to Asio, and the close ends it
         beast::error_code ignored;
         beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_both, ignored);
         beast::close_socket(beast::get_lowest_layer(stream_));
@@ -671,6 +698,7 @@ class ws_client final : public upstream_socket,
         events_.reset();
         resolver_.cancel();
         deadline_.cancel();
+        stop_polling();
         beast::close_socket(beast::get_lowest_layer(stream_));
     }
 
@@ -713,6 +741,7 @@ class ws_client final : public upstream_socket,
     bool timed_out_ = false;
     drained_reads reads_; // no recv that returns EAGAIN (drained_read.hpp)
     bool reported_ = false;
+    polled_reads<ws_client> polled_{*this}; // while open, plain sockets
 };
 
 } // namespace

@@ -28,6 +28,7 @@
 #include "codec/websocket_frame.hpp"
 #include "server/app/drained_read.hpp"
 #include "server/app/log.hpp"
+#include "server/app/polled_reads.hpp"
 #include "server/app/tls_socket.hpp"
 #include "server/app/write_batch.hpp"
 #include "server/app/write_now.hpp"
@@ -131,6 +132,9 @@ class live_session_count {
 };
 
 template <typename Stream> constexpr bool is_tls_stream = std::is_same_v<Stream, tls_socket>;
+// Streams whose live reads go through the thread's socket_poller rather than Asio's reactor
+// (polled_reads.hpp).
+template <typename Stream> constexpr bool is_polled_stream = std::is_same_v<Stream, plain_socket>;
 
 // Templated on the stream (plain socket or TLS) rather than type-erased: erasing it would put
 // a virtual call and a heap-allocated handler under every read and write; the handler above it
@@ -191,6 +195,7 @@ class websocket_transport final : public stream_transport,
     void post_to_pipeline(std::function<void(pipeline::stream_pipeline&)> fn) override;
 
   private:
+    friend class polled_reads<websocket_transport>;
     static constexpr std::size_t padding = simdjson::SIMDJSON_PADDING;
     // One read takes up to this much (everything a busy socket holds); grown for a frame that
     // is bigger (up to --max-message-bytes), shrunk back once it has been handled.
@@ -201,6 +206,8 @@ class websocket_transport final : public stream_transport,
     static constexpr std::size_t max_batch_bytes = 256 * 1024;
 
     void do_read();
+    // Waits for `room` to be filled: through the poller while polled, else through Asio.
+    void start_read(net::mutable_buffer room);
     void on_read(const beast::error_code& ec, std::size_t bytes);
     void process();
     void await_close_reply();
@@ -220,7 +227,10 @@ class websocket_transport final : public stream_transport,
     void arm_close_deadline();
     void arm_idle_timer();
     void on_idle_tick();
-    void close_socket() { beast::close_socket(beast::get_lowest_layer(stream_)); }
+    void close_socket() {
+        unpoll(); // a read waiting on the poller moves to Asio, and the close cancels it
+        beast::close_socket(beast::get_lowest_layer(stream_));
+    }
     void do_write();
     bool write_batch_now();
     void on_write(const beast::error_code& ec, std::size_t bytes);
@@ -229,6 +239,13 @@ class websocket_transport final : public stream_transport,
     void recycle(std::string&& s);
     void resize_read_buffer(std::size_t bytes);
     void add_own_hot_lines();
+    // The poller's read path (socket_poller.hpp), plain sockets only: the live session's
+    // descriptor is taken out of Asio's reactor into the poller's set, and put back (unpoll)
+    // before anything else is done with the socket (a write that must wait, the close, FIN).
+    void start_polling();
+    void unpoll();
+    bool polled() const noexcept { return polled_.active(); }
+    void read_elsewhere(net::mutable_buffer room) { start_read(room); } // polled_reads: on Asio
 
     live_session_count live_; // first: destroyed last
     Stream stream_;
@@ -245,6 +262,7 @@ class websocket_transport final : public stream_transport,
     codec::ws_frame_reader reader_;
     bool read_pending_ = false;
     drained_reads reads_; // no recv that returns EAGAIN (drained_read.hpp)
+    polled_reads<websocket_transport> polled_{*this}; // while live, plain sockets
 
     timer close_timer_;
     timer idle_timer_;
@@ -332,6 +350,7 @@ template <typename Stream> net::awaitable<void> websocket_transport<Stream>::run
     frames_ = &ctx_->stats.frames();
     reads_.watch(stream_);
     add_own_hot_lines();
+    start_polling();
     handler_->on_open(*this, this->weak_from_this());
     arm_idle_timer();
     // One long-lived read handler (do_read/on_read) rather than a coroutine resumed per
@@ -372,6 +391,16 @@ template <typename Stream> void websocket_transport<Stream>::do_read() {
             warm_.add(&spare_.back(), sizeof(std::string));
             warm_.add(spare_.back().data(), 320);
         }
+    }
+    start_read(room);
+}
+
+template <typename Stream> void websocket_transport<Stream>::start_read(net::mutable_buffer room) {
+    if (polled()) {
+        polled_.read(room);
+        return;
+    }
+    if (reading_) {
         // run() holds the session while it is live: a frame costs no reference counting.
         reads_.async_read_some(
             stream_, room,
@@ -412,6 +441,22 @@ void websocket_transport<Stream>::on_read(const beast::error_code& ec, std::size
         return;
     }
     process();
+}
+
+// Moves the live session's descriptor from Asio's reactor to the thread's poller. A socket that
+// cannot go there stays on Asio, which reads it the same way, only through more steps.
+template <typename Stream> void websocket_transport<Stream>::start_polling() {
+    if constexpr (is_polled_stream<Stream>) {
+        polled_.start(stream_, this->shared_from_this(), &warm_);
+    }
+}
+
+// Gives the descriptor back to Asio (a read waiting on the poller moves there): from here the
+// session runs on Asio alone, as a TLS one does.
+template <typename Stream> void websocket_transport<Stream>::unpoll() {
+    if constexpr (is_polled_stream<Stream>) {
+        polled_.stop(stream_);
+    }
 }
 
 // After our close frame (sent from outside the read path: a timer, another thread, the
@@ -524,6 +569,7 @@ template <typename Stream> void websocket_transport<Stream>::stop_reading() {
     if (!reading_) {
         return;
     }
+    unpoll(); // the teardown's reads, FIN and close go through Asio
     reading_ = false;
     idle_timer_.cancel();
     handler_->on_closed(reason_.value_or(close_reason::vanished));
@@ -601,6 +647,7 @@ template <typename Stream> void websocket_transport<Stream>::send_fin() {
             stream_.async_flush([self = this->shared_from_this()](const beast::error_code&) {});
         }
     } else {
+        unpoll();
         beast::error_code ignored;
         beast::get_lowest_layer(stream_).shutdown(net::socket_base::shutdown_send, ignored);
     }
@@ -860,7 +907,8 @@ template <typename Stream> bool websocket_transport<Stream>::write_batch_now() {
     // A close frame goes through the reactor: its completion drives the teardown,
     // which is not done from inside a write.
     if (!inflight_close_) {
-        rest = write_what_fits(stream_, rest);
+        rest = polled() ? unwritten(rest, write_now(polled_.fd(), rest))
+                        : write_what_fits(stream_, rest);
         if (rest.empty()) {
             return written({});
         }
@@ -868,6 +916,7 @@ template <typename Stream> bool websocket_transport<Stream>::write_batch_now() {
             ctx_->stats.writes_waited.fetch_add(1, std::memory_order_relaxed);
         }
     }
+    unpoll(); // the reactor waits for room (and drives the close frame's teardown)
     net::async_write(
         stream_, std::span<const net::const_buffer>(rest.data(), rest.size()),
         [self = this->shared_from_this()](const beast::error_code& ec, std::size_t bytes) {

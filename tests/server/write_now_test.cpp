@@ -7,12 +7,14 @@
 #include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "server/app/write_now.hpp"
+#include "tests/server/loopback_tcp.hpp"
 
 namespace callstream::server {
 namespace {
@@ -23,20 +25,7 @@ namespace net = boost::asio;
 struct tcp_pair {
     int writer = -1;
     int reader = -1;
-    tcp_pair() {
-        const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        EXPECT_EQ(::listen(listener, 1), 0);
-        EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        writer = ::socket(AF_INET, SOCK_STREAM, 0);
-        EXPECT_EQ(::connect(writer, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        reader = ::accept(listener, nullptr, nullptr);
-        ::close(listener);
-    }
+    tcp_pair() { std::tie(writer, reader) = loopback_tcp_pair(); }
     ~tcp_pair() {
         ::close(writer);
         ::close(reader);
