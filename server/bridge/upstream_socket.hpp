@@ -7,7 +7,8 @@
 // client frames masked with a fresh key each), the opening handshake
 // server/bridge/upstream_handshake: a read takes everything the socket holds and handles every
 // frame in it; messages queued in one pass of the event loop go out in one gather write at its end
-// (server/app/write_batch.hpp).
+// (server/app/write_batch.hpp). An open ws:// connection is read through the thread's own epoll
+// set (server/app/polled_reads.hpp) rather than Asio's reactor.
 //
 // Threading: everything runs on the executor given to create() (the call's network thread, an
 // io_context's executor: any other executor fails the socket at once with label bad_url);
@@ -15,9 +16,9 @@
 // whose owner is gone closes quietly. The socket never blocks its thread, and a misbehaving
 // upstream can only ever cost its own call.
 //
-// Lifetime: held by shared_ptr by its owner and by its pending operations; close() starts the
-// close handshake (bounded by the connect timeout) and the object dies when the last operation
-// completes.
+// Lifetime: held by shared_ptr by its owner, by its pending operations and, while an open ws://
+// connection is read through the epoll set, by that set; close() starts the close handshake
+// (bounded by the connect timeout) and the object dies when the last of them lets go.
 //
 // Errors arrive once, as on_upstream_closed(label, detail), with label one of: bad_url,
 // resolve_failed, connect_failed, connect_timeout, tls_failed, handshake_failed,

@@ -16,7 +16,9 @@
 // Per frame: one read handler (no coroutine frame), the socket and timers on the concrete
 // io_context executor (ws and wss), counters on this thread's metrics shard, payloads unmasked in
 // place in a 64 KiB read buffer, and an outbox ring that reuses its strings (no allocation in
-// the steady state).
+// the steady state). While a plain (ws) session is live its descriptor is read through the
+// thread's own epoll set (server/app/polled_reads.hpp), not Asio's reactor; it goes back to
+// Asio for a write that must wait for room, for the close and for the teardown.
 // Limits (from config): messages over --max-message-bytes are refused with 1009 (from the frame
 // header, before the payload is read); a violation of RFC 6455 closes with 1002 (1007 for text
 // that is not UTF-8); a binary message closes with 1003; an outbox over --outbox-bytes closes
